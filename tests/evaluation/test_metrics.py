@@ -1,0 +1,52 @@
+"""The verification metrics give the textbook answers on small, hand-checked inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from turnstile.evaluation import metrics
+
+
+def test_perfectly_separated_scores():
+    genuine = np.array([0.8, 0.9, 0.7])
+    impostor = np.array([0.1, 0.2, 0.3])
+    assert metrics.roc_auc(genuine, impostor) == 1.0
+    scores = np.concatenate([genuine, impostor])
+    same = np.array([True] * 3 + [False] * 3)
+    t = metrics.best_threshold(scores, same)
+    assert 0.3 < t < 0.7
+    assert metrics.tar_at_far(genuine, impostor, 0.0) == 1.0
+
+
+def test_auc_counts_ties_half():
+    assert metrics.roc_auc(np.array([0.5]), np.array([0.5])) == 0.5
+    assert metrics.roc_auc(np.array([0.2, 0.6]), np.array([0.4])) == 0.5
+
+
+def test_tar_at_far_uses_the_impostor_quantile():
+    impostor = np.linspace(0, 1, 1000, endpoint=False)  # 0.000 .. 0.999
+    genuine = np.array([0.985, 0.995, 0.5])
+    # at FAR 1e-2 the 10 highest impostors (>= 0.99) may pass: threshold is 0.989
+    assert metrics.threshold_at_far(impostor, 1e-2) == pytest.approx(0.989)
+    assert metrics.tar_at_far(genuine, impostor, 1e-2) == pytest.approx(1 / 3)
+
+
+def test_kfold_picks_threshold_on_other_folds():
+    rng = np.random.default_rng(0)
+    genuine = rng.normal(0.7, 0.1, 3000)
+    impostor = rng.normal(0.1, 0.1, 3000)
+    scores = np.concatenate([genuine, impostor])
+    same = np.array([True] * 3000 + [False] * 3000)
+    folds = np.concatenate([np.arange(3000) % 10, np.arange(3000) % 10])
+    accuracies, thresholds = metrics.kfold_accuracy(scores, same, folds)
+    assert len(accuracies) == 10
+    assert 0.99 < np.mean(accuracies) < 1.0  # two normals 6 sigma apart: ~99.87 %
+    assert all(0.3 < t < 0.5 for t in thresholds)
+
+
+def test_roc_curve_is_monotone():
+    rng = np.random.default_rng(1)
+    roc = metrics.roc_curve(rng.normal(1, 1, 200), rng.normal(0, 1, 200))
+    assert np.all(np.diff(roc.far) >= 0) and np.all(np.diff(roc.tar) >= 0)
+    assert roc.far[-1] == 1.0 and roc.tar[-1] == 1.0

@@ -1,0 +1,22 @@
+"""Entry point: ``turnstile`` (the app) and ``turnstile VERB ...`` (the command line)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a CLI verb, or the desktop app when none is given."""
+    from turnstile import cli
+
+    args = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return cli.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Accuracy evaluation of the real pipeline on standard protocols."""

@@ -1,0 +1,1 @@
+"""Matching embeddings against enrolled templates (pure numpy; never imports storage)."""

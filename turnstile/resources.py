@@ -1,0 +1,94 @@
+"""The one place that knows where shipped files live.
+
+In a checkout (or an editable install) the model files are in ``<repo>/assets``; in a wheel
+they are packed into ``turnstile/assets``; in a PyInstaller bundle they are under
+``sys._MEIPASS/turnstile/assets``. Every model file is pinned by sha256 here, so a truncated
+or swapped file is refused with one clear error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from turnstile.errors import ModelFileError
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A shipped model: its file name in ``assets/`` and the sha256 it must have."""
+
+    filename: str
+    sha256: str
+
+
+DETECTOR_SHORT_RANGE = ModelFile(
+    "face_detection_short_range.tflite",
+    "3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633",
+)
+DETECTOR_FULL_RANGE = ModelFile(
+    "face_detection_full_range.tflite",
+    "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
+)
+
+
+def _candidates() -> list[Path]:
+    here = Path(__file__).resolve().parent
+    found = [here / "assets", here.parent / "assets"]
+    frozen_root = getattr(sys, "_MEIPASS", None)
+    if frozen_root:
+        found.insert(0, Path(frozen_root) / "turnstile" / "assets")
+    return found
+
+
+def assets_dir() -> Path:
+    """Return the folder holding the shipped model files.
+
+    Raises:
+        ModelFileError: when no assets folder exists (a broken install).
+    """
+    for candidate in _candidates():
+        if candidate.is_dir():
+            return candidate
+    raise ModelFileError(
+        "The model folder is missing from this installation (looked in "
+        + ", ".join(str(c) for c in _candidates())
+        + "). Reinstall Turnstile."
+    )
+
+
+@lru_cache(maxsize=None)
+def _verified(path: Path, size: int, mtime_ns: int, expected: str) -> bool:
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digest == expected
+
+
+def model_path(model: ModelFile, root: Path | None = None) -> Path:
+    """Return the path of a shipped model after checking its sha256.
+
+    Args:
+        model: which model.
+        root: folder to look in instead of the shipped assets (tests use this).
+
+    Raises:
+        ModelFileError: the file is missing, unreadable or has another sha256; the message
+            names the file and the sha256 expected.
+    """
+    path = (root or assets_dir()) / model.filename
+    try:
+        stat = path.stat()
+        ok = _verified(path, stat.st_size, stat.st_mtime_ns, model.sha256)
+    except OSError as exc:
+        raise ModelFileError(
+            f"Model file {path} cannot be read ({exc.strerror or exc}). "
+            f"Expected a file with sha256 {model.sha256}. Reinstall Turnstile."
+        ) from exc
+    if not ok:
+        raise ModelFileError(
+            f"Model file {path} is corrupt or not the expected file: "
+            f"its sha256 differs from {model.sha256}. Reinstall Turnstile."
+        )
+    return path

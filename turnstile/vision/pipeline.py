@@ -1,0 +1,92 @@
+"""The vision pipeline: frame -> faces -> aligned chips -> embeddings."""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from turnstile.vision.align import CHIP_KEYPOINTS_150, align_face
+from turnstile.vision.detector import FaceDetector
+from turnstile.vision.embedder import FaceEmbedder
+from turnstile.vision.types import Face, Frame
+
+log = logging.getLogger(__name__)
+
+FALLBACK_CHIP_FRACTION = 0.6
+"""When no face is found and a face must be scored anyway (evaluation only), the central
+square covering this fraction of the image's short side is taken as the chip."""
+
+
+class FacePipeline:
+    """Detects faces, aligns them and computes their embeddings.
+
+    Args:
+        detector: finds faces.
+        embedder: turns aligned chips into embeddings.
+        model_id: identifies the embedding space (model name and file hash); templates
+            made by another model are not comparable.
+        flip_tta: also embed the mirrored chip and average the two (test-time
+            augmentation): about +0.2 points of LFW accuracy for one more model run a face.
+    """
+
+    def __init__(self, detector: FaceDetector, embedder: FaceEmbedder, model_id: str,
+                 *, flip_tta: bool = True) -> None:
+        self.detector = detector
+        self.embedder = embedder
+        self.model_id = model_id
+        self.flip_tta = flip_tta
+
+    def detect(self, frame: Frame) -> list[Face]:
+        """Detect faces, largest first (see :meth:`FaceDetector.detect`)."""
+        return self.detector.detect(frame)
+
+    def embed(self, frame: Frame, faces: list[Face]) -> list[Face]:
+        """Align each face and fill in its ``chip`` (RGB) and ``embedding``.
+
+        Returns:
+            The same faces, filled in.
+        """
+        if not faces:
+            return faces
+        chips = np.stack([
+            cv2.cvtColor(align_face(frame, f.landmarks, self.embedder.chip_px), cv2.COLOR_BGR2RGB)
+            for f in faces
+        ])
+        embeddings = self._embed_chips(chips)
+        for face, chip, emb in zip(faces, chips, embeddings):
+            face.chip = chip
+            face.embedding = emb
+        return faces
+
+    def process(self, frame: Frame, max_faces: int | None = None) -> list[Face]:
+        """Detect, align and embed the faces of a frame, largest first.
+
+        Args:
+            frame: BGR ``uint8 (H, W, 3)``.
+            max_faces: embed only the largest ``max_faces`` faces (all when None).
+        """
+        faces = self.detect(frame)
+        return self.embed(frame, faces[:max_faces] if max_faces else faces)
+
+    def fallback_face(self, frame: Frame) -> Face:
+        """A face assumed at the centre of the image, for scoring images in which no face
+        was detected (evaluation protocols must score every image)."""
+        height, width = frame.shape[:2]
+        side = FALLBACK_CHIP_FRACTION * min(height, width)
+        scale = side / 150.0
+        origin = np.array([(width - side) / 2, (height - side) / 2], np.float32)
+        landmarks = (CHIP_KEYPOINTS_150 * scale + origin).astype(np.float32)
+        box = (float(origin[0]), float(origin[1]), float(side), float(side))
+        face = Face(box=box, landmarks=landmarks, score=0.0)
+        return self.embed(frame, [face])[0]
+
+    def _embed_chips(self, chips: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        if not self.flip_tta:
+            return self.embedder.embed(chips)
+        both = self.embedder.embed(np.concatenate([chips, chips[:, :, ::-1]]))
+        mean = both[: len(chips)] + both[len(chips):]
+        return (mean / np.linalg.norm(mean, axis=1, keepdims=True)).astype(np.float32)
+
