@@ -37,7 +37,8 @@ def main() -> None:
     args = parser.parse_args()
 
     hog = dlib.get_frontal_face_detector()
-    shaper = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
+    five_points = face_recognition_models.pose_predictor_five_point_model_location()
+    shaper = dlib.shape_predictor(five_points)
     detector = build_detector("door")
     paths = sorted(args.images.rglob("*.jpg"))
     random.Random(0).shuffle(paths)
@@ -59,7 +60,8 @@ def main() -> None:
     points = np.stack(found)
     mean = points.mean(0)
     spread = points.std(0)
-    print(f"# mean of {len(found)} chips; std per point (px): {np.round(spread.mean(1), 2).tolist()}")
+    print(f"# mean of {len(found)} chips; std per point (px): "
+          f"{np.round(spread.mean(1), 2).tolist()}")
     print("CHIP_KEYPOINTS_150 = np.array([")
     for x, y in mean:
         print(f"    [{x:.3f}, {y:.3f}],")

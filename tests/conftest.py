@@ -47,6 +47,7 @@ def photo_pipeline():
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory,
+                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Never touch the real user data/config folders."""
     monkeypatch.setenv("TURNSTILE_HOME", str(tmp_path_factory.mktemp("home")))

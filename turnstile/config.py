@@ -20,8 +20,8 @@ import dataclasses
 import logging
 import math
 import os
-import sys
 import tempfile
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -29,11 +29,6 @@ from typing import Any, Literal, get_args
 import platformdirs
 
 from turnstile.errors import TurnstileError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 needs the backport ("tomli")
-    import tomli as tomllib
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from turnstile.errors import ModelFileError
@@ -33,6 +33,23 @@ DETECTOR_FULL_RANGE = ModelFile(
     "face_detection_full_range.tflite",
     "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
 )
+
+EMBEDDER = ModelFile(
+    "dlib_resnet_v1.tflite",
+    "6e0072052fea2607df2ae26e66bff240669fffccea1452d7a583496b95e40c22",
+)
+"""dlib's 128-d face-recognition ResNet converted to TFLite (see assets/MODELS.md)."""
+
+
+ALIGNMENT_VERSION = "bf4"
+"""Names the alignment recipe (BlazeFace, 4 keypoints onto the dlib chip template): a change
+of recipe changes the embeddings, so it is part of the model id."""
+
+
+def embedder_model_id() -> str:
+    """Names the embedding space: templates made by another model or alignment recipe are not
+    comparable, and the galleries load only templates with the current id."""
+    return f"dlib_resnet_v1@{EMBEDDER.sha256[:12]}/{ALIGNMENT_VERSION}"
 
 
 def _candidates() -> list[Path]:
@@ -60,10 +77,19 @@ def assets_dir() -> Path:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _verified(path: Path, size: int, mtime_ns: int, expected: str) -> bool:
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return digest == expected
+
+
+def icon_path() -> Path | None:
+    """The application icon (None when the assets folder has none)."""
+    try:
+        path = assets_dir() / "turnstile.png"
+    except ModelFileError:
+        return None
+    return path if path.is_file() else None
 
 
 def model_path(model: ModelFile, root: Path | None = None) -> Path:

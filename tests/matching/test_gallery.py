@@ -48,7 +48,7 @@ def test_runner_up_is_another_person_even_with_many_templates_each():
             t += 1
     match = gallery.identify(base[0])
     assert match.employee_id == 0
-    assert match.second_score == pytest.approx(float((base[1] @ base[0])), abs=0.05)
+    assert match.second_score == pytest.approx(float(base[1] @ base[0]), abs=0.05)
 
 
 def test_incremental_changes_match_a_fresh_build():

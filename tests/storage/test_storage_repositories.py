@@ -4,7 +4,7 @@ thresholds, and what deleting a person erases."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from turnstile.storage.errors import (
 )
 
 MODEL = "test_model@0001"
-NOW = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 
 def _unit(dim: int = 128, seed: int = 0) -> np.ndarray:
@@ -38,7 +38,7 @@ def test_employee_crud(db: Database) -> None:
                                        department="Engineering")
     assert created.id is not None and created.employee_number == "E-001"
     assert created.name == "Ada Lovelace" and created.status == "active"
-    assert created.created_at.tzinfo is timezone.utc
+    assert created.created_at.tzinfo is UTC
 
     with db.session() as s:
         assert repo.get_employee(s, created.id).name == "Ada Lovelace"
@@ -151,7 +151,7 @@ def test_times_are_aware_utc(db: Database) -> None:
                                         valid_from=datetime(2024, 6, 1, 14, 0, tzinfo=paris))
     with db.session() as s:
         stored = repo.get_employee(s, employee.id).valid_from
-        assert stored == datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
+        assert stored == datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
         assert stored is not None and stored.utcoffset() == timedelta(0)
         raw = s.execute(text("SELECT valid_from FROM employees")).scalar_one()
         assert raw.startswith("2024-06-01 12:00:00")  # stored as naive UTC text on SQLite

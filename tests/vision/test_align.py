@@ -31,7 +31,8 @@ def test_chip_puts_the_eyes_where_the_template_says(face_scale):
     chip = align_face(frame, landmarks, 150)
     assert chip.shape == (150, 150, 3)
     gray = chip[:, :, 0].astype(float)
-    for (tx, ty), half in ((CHIP_KEYPOINTS_150[0], slice(0, 75)), (CHIP_KEYPOINTS_150[1], slice(75, 150))):
+    eyes = ((CHIP_KEYPOINTS_150[0], slice(0, 75)), (CHIP_KEYPOINTS_150[1], slice(75, 150)))
+    for (tx, ty), half in eyes:
         region = np.zeros_like(gray)
         region[:, half] = gray[:, half]
         ys, xs = np.nonzero(region > 60)

@@ -157,7 +157,8 @@ def evaluate_lfw(pipeline: FacePipeline, data_dir: Path, plot_dir: Path | None =
     paths = sorted({p.left for p in pairs} | {p.right for p in pairs})
     missing = [p for p in paths if not Path(p).is_file()]
     if missing:
-        raise TurnstileError(f"{len(missing)} images named in pairs.txt are missing, e.g. {missing[0]}.")
+        raise TurnstileError(
+            f"{len(missing)} images named in pairs.txt are missing, e.g. {missing[0]}.")
     index = {p: i for i, p in enumerate(paths)}
     embeddings, no_face, seconds = embed_central_faces(pipeline, paths, "LFW")
 

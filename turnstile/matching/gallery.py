@@ -70,15 +70,13 @@ class Gallery:
                     embeddings: npt.NDArray[np.float32]) -> Gallery:
         """Build a gallery in one go (loading from the database)."""
         embeddings = np.asarray(embeddings, np.float32)
-        gallery = cls(embeddings.shape[1] if embeddings.ndim == 2 and len(embeddings) else 0)
-        n = len(embeddings)
-        capacity = max(64, n)
-        gallery.dim = embeddings.shape[1] if n else gallery.dim
-        gallery._matrix = np.zeros((capacity, gallery.dim), np.float32)
+        if embeddings.ndim != 2:
+            raise ValueError("embeddings must be an (N, D) array")
+        n, dim = embeddings.shape
+        gallery = cls(dim)
+        gallery._grow(n)
         gallery._matrix[:n] = embeddings
-        gallery._employee = np.zeros(capacity, np.int64)
         gallery._employee[:n] = np.asarray(employee_ids, np.int64)
-        gallery._template = np.zeros(capacity, np.int64)
         gallery._template[:n] = np.asarray(template_ids, np.int64)
         gallery._rows = {int(t): i for i, t in enumerate(gallery._template[:n])}
         gallery._size = n
@@ -148,11 +146,16 @@ class Gallery:
         with self._lock:
             return self._matrix[: self._size] @ self._check(embedding)
 
-    def identify(self, embedding: Embedding) -> Match:
+    def identify(self, embedding: Embedding, *, exclude_employee: int | None = None) -> Match:
         """Who is this? The best-scoring person and the best score of anyone else.
 
         Whether the score is good enough is the decision policy's business
         (``matching.policy``), not the gallery's.
+
+        Args:
+            embedding: the probe.
+            exclude_employee: leave this person out (checking a new photo of someone for
+                duplicates among everyone else).
         """
         vector = self._check(embedding)
         with self._lock:
@@ -161,6 +164,18 @@ class Gallery:
                 return NO_MATCH
             scores = self._matrix[:n] @ vector
             employees = self._employee[:n]
+            if exclude_employee is not None:
+                keep = employees != exclude_employee
+                if not keep.any():
+                    return NO_MATCH
+                if not keep.all():
+                    scores, employees = scores[keep], employees[keep]
+                    templates = self._template[:n][keep]
+                    n = len(scores)
+                else:
+                    templates = self._template[:n]
+            else:
+                templates = self._template[:n]
             k = min(_CANDIDATES, n)
             top = np.argpartition(scores, n - k)[n - k:] if k < n else np.arange(n)
             top = top[np.argsort(scores[top])[::-1]]
@@ -172,7 +187,7 @@ class Gallery:
             else:
                 rest = scores[employees != best_employee]
                 second = float(rest.max()) if rest.size else -1.0
-            return Match(int(best_employee), int(self._template[best]), float(scores[best]), second)
+            return Match(int(best_employee), int(templates[best]), float(scores[best]), second)
 
     def verify(self, employee_id: int, embedding: Embedding) -> float:
         """Is this that person? The best score over that person's templates

@@ -30,7 +30,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -428,7 +428,7 @@ def backup_sqlite(path: Path, label: str) -> Path:
     Raises:
         DatabaseError: the copy could not be made (the original is unchanged).
     """
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = path.with_name(f"{path.name}.bak-{label}-{stamp}")
     counter = 1
     while target.exists():

@@ -530,7 +530,8 @@ GalleryRow = tuple[int, int, bytes]
 
 
 def load_gallery_rows(
-    session: Session, model_id: str, *, now: datetime | None = None
+    session: Session, model_id: str, *, now: datetime | None = None,
+    employee_id: int | None = None, everyone: bool = False,
 ) -> list[GalleryRow]:
     """Return the templates that may open the door now, for one model.
 
@@ -542,18 +543,24 @@ def load_gallery_rows(
     Args:
         model_id: the model whose embeddings are wanted (others are not comparable).
         now: the moment to check validity at (default: the current time, UTC).
+        employee_id: only this person's rows (to refresh one person in the gallery).
+        everyone: include suspended and expired employees too (duplicate checks, and telling
+            a suspended person why the door stays shut).
     """
     moment = _check_aware("now", now) or utcnow()
     stmt = (
         select(FaceTemplate.id, FaceTemplate.employee_id, FaceTemplate.embedding)
         .join(Employee, Employee.id == FaceTemplate.employee_id)
-        .where(
-            FaceTemplate.model_id == model_id,
+        .where(FaceTemplate.model_id == model_id)
+    )
+    if not everyone:
+        stmt = stmt.where(
             Employee.status == "active",
             or_(Employee.valid_from.is_(None), Employee.valid_from <= moment),
             or_(Employee.valid_until.is_(None), Employee.valid_until >= moment),
         )
-    )
+    if employee_id is not None:
+        stmt = stmt.where(FaceTemplate.employee_id == employee_id)
     # Core execution on the session's connection: no ORM row processing, ~30% faster.
     # No ORDER BY: the gallery does not care, and sorting 100k rows costs a temporary B-tree.
     return [tuple(row) for row in session.connection().execute(stmt)]  # type: ignore[misc]

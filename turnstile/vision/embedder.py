@@ -39,7 +39,8 @@ class FaceEmbedder:
         try:
             self._interpreter = Interpreter(model_path=str(model_path), num_threads=num_threads)
         except (ValueError, RuntimeError) as exc:
-            raise ModelFileError(f"Face embedding model {model_path} cannot be loaded: {exc}") from None
+            raise ModelFileError(
+                f"Face embedding model {model_path} cannot be loaded: {exc}") from None
         inp = self._interpreter.get_input_details()[0]
         out = self._interpreter.get_output_details()[0]
         shape = [int(v) for v in inp["shape"]]
@@ -81,7 +82,8 @@ class FaceEmbedder:
             )
         if self._dynamic_batch:
             if len(batch) != self._batch:
-                self._interpreter.resize_tensor_input(self._in_index, [len(batch), *batch.shape[1:]])
+                self._interpreter.resize_tensor_input(self._in_index,
+                                                      [len(batch), *batch.shape[1:]])
                 self._interpreter.allocate_tensors()
                 self._batch = len(batch)
             raw = self._invoke(batch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 import cv2
 import numpy as np
@@ -38,10 +39,14 @@ class FacePipeline:
         self.embedder = embedder
         self.model_id = model_id
         self.flip_tta = flip_tta
+        # The models are not thread-safe: calls from several threads (background jobs of
+        # the window) take turns. The door's vision worker owns a pipeline of its own.
+        self._lock = threading.RLock()
 
     def detect(self, frame: Frame) -> list[Face]:
         """Detect faces, largest first (see :meth:`FaceDetector.detect`)."""
-        return self.detector.detect(frame)
+        with self._lock:
+            return self.detector.detect(frame)
 
     def embed(self, frame: Frame, faces: list[Face]) -> list[Face]:
         """Align each face and fill in its ``chip`` (RGB) and ``embedding``.
@@ -51,6 +56,10 @@ class FacePipeline:
         """
         if not faces:
             return faces
+        with self._lock:
+            return self._embed(frame, faces)
+
+    def _embed(self, frame: Frame, faces: list[Face]) -> list[Face]:
         chips = np.stack([
             cv2.cvtColor(align_face(frame, f.landmarks, self.embedder.chip_px), cv2.COLOR_BGR2RGB)
             for f in faces
@@ -68,8 +77,9 @@ class FacePipeline:
             frame: BGR ``uint8 (H, W, 3)``.
             max_faces: embed only the largest ``max_faces`` faces (all when None).
         """
-        faces = self.detect(frame)
-        return self.embed(frame, faces[:max_faces] if max_faces else faces)
+        with self._lock:
+            faces = self.detect(frame)
+            return self.embed(frame, faces[:max_faces] if max_faces else faces)
 
     def fallback_face(self, frame: Frame) -> Face:
         """A face assumed at the centre of the image, for scoring images in which no face

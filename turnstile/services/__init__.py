@@ -1,0 +1,1 @@
+"""The use cases (enroll, verify, identify, log), shared by the window and the CLI."""
