@@ -7,7 +7,11 @@ Source: ``dlib_face_recognition_resnet_model_v1.dat`` from the PyPI package
 The ``.dat`` file is parsed by walking dlib's serialisation stream layer by layer (no dlib
 needed); the layer sequence, kernel sizes, strides and paddings read from the file are
 checked against the architecture below before any weight is used, and the whole file must
-be consumed. The network is then rebuilt with plain TensorFlow ops and converted.
+be consumed. The network is then rebuilt with plain TensorFlow ops (each affine folded into
+the conv before it, in float64) and converted. The default ``dynamic`` variant is the
+converter's dynamic-range quantisation (int8 per-channel weights, float activations) with the
+first conv and the final fc given their float32 weights back (``KEEP_FLOAT_OPS``). The output
+is byte-identical from run to run with the same TensorFlow version.
 
 Tensor contract of the produced model:
 
@@ -61,6 +65,13 @@ ALIAS_TENSOR_VERSION = 1
 INT_LENGTH_MASK = 0x0F
 INT_NEGATIVE_BIT = 0x80
 FC_NO_BIAS = 1  # dlib enum fc_bias_mode { FC_HAS_BIAS = 0, FC_NO_BIAS = 1 }
+
+# Layers whose weights stay float32 in the "dynamic" model: the 7x7 conv on the RGB input and
+# the final 256x128 fc. Each costs more fidelity when quantised than any other layer (measured
+# in assets/MODELS.md); together they are 9 % of the MACs, and with XNNPACK the float first
+# conv is faster than its int8 version.
+KEEP_FLOAT_OPS = (("CONV_2D", 0), ("FULLY_CONNECTED", 0))
+ROUNDING_SLACK = 0.501  # int8 weight * scale is within half a step of the float weight
 
 
 # ---------------------------------------------------------------------------------------
@@ -496,11 +507,7 @@ def build_forward(chain: list[Layer], steps: list[Step]):  # -> tf.Module
             elif isinstance(layer, AddPrev):
                 x = add_prev(x, tags[step.tag])
             elif isinstance(layer, Fc):
-                # Multiply + sum rather than a matmul, so that dynamic-range quantisation
-                # leaves these weights in float32: quantising this one layer costs about as
-                # much fidelity as quantising all 29 convolutions (assets/MODELS.md), and it
-                # is 0.01 % of the compute.
-                x = tf.reduce_sum(tf.expand_dims(x, 2) * tf.constant(layer.weights), axis=1)
+                x = tf.matmul(x, tf.constant(layer.weights))
             else:
                 raise AssertionError(step)
         # The dict key names the signature output; the app reads tensors by index anyway.
@@ -512,7 +519,7 @@ def build_forward(chain: list[Layer], steps: list[Step]):  # -> tf.Module
     return module
 
 
-def convert(module, quant: str) -> bytes:
+def _tflite_convert(module, quant: str) -> bytes:
     import tensorflow as tf
 
     concrete_fn = module.forward.get_concrete_function()
@@ -522,6 +529,75 @@ def convert(module, quant: str) -> bytes:
     if quant == "float16":
         converter.target_spec.supported_types = [tf.float16]
     return converter.convert()
+
+
+def keep_float_weights(
+    quantised: bytes, reference: bytes, keep: tuple[tuple[str, int], ...]
+) -> bytes:
+    """Put float32 weights back into chosen ops of a dynamic-range quantised model.
+
+    Args:
+        quantised: the dynamic-range model (int8 weights).
+        reference: the float32 conversion of the same graph.
+        keep: ``(op name, n)`` for the n-th op of that kind, e.g. ``("CONV_2D", 0)``.
+
+    Returns:
+        The quantised model in which those ops have their float32 weights again; TFLite then
+        runs them as plain float ops.
+
+    Raises:
+        ValueError: the two models do not have the same ops in the same order, or a kept
+            op's weights are not what they should be.
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    q_model = flatbuffer_utils.read_model_from_bytearray(bytearray(quantised))
+    f_model = flatbuffer_utils.read_model_from_bytearray(bytearray(reference))
+    q_graph, f_graph = q_model.subgraphs[0], f_model.subgraphs[0]
+
+    def op_names(model, graph) -> list[str]:
+        return [flatbuffer_utils.opcode_to_name(model, op.opcodeIndex) for op in graph.operators]
+
+    q_names, f_names = op_names(q_model, q_graph), op_names(f_model, f_graph)
+    if q_names != f_names:
+        raise ValueError("the float32 and quantised conversions have different ops")
+    for name, nth in keep:
+        indices = [i for i, n in enumerate(q_names) if n == name]
+        if nth >= len(indices):
+            raise ValueError(f"the model has no {name} #{nth}")
+        weights_input = 1  # CONV_2D and FULLY_CONNECTED: (input, weights, bias)
+        q_tensor = q_graph.tensors[q_graph.operators[indices[nth]].inputs[weights_input]]
+        f_tensor = f_graph.tensors[f_graph.operators[indices[nth]].inputs[weights_input]]
+        f_data = f_model.buffers[f_tensor.buffer].data
+        if (
+            q_tensor.type != schema.TensorType.INT8
+            or f_tensor.type != schema.TensorType.FLOAT32
+            or list(q_tensor.shape) != list(f_tensor.shape)
+            or q_tensor.quantization.quantizedDimension != 0
+        ):
+            raise ValueError(f"{name} #{nth}: expected int8 weights quantised per output channel")
+        # Per output channel: the int8 weights must be the float32 ones rounded.
+        scale = np.asarray(q_tensor.quantization.scale, np.float32)
+        scale = scale.reshape((-1,) + (1,) * (len(f_tensor.shape) - 1))
+        q_values = np.asarray(q_model.buffers[q_tensor.buffer].data).view(np.int8)
+        f_values = np.asarray(f_data).view(np.float32).reshape(f_tensor.shape)
+        rounding_error = np.abs(q_values.reshape(q_tensor.shape) * scale - f_values)
+        if np.any(rounding_error > ROUNDING_SLACK * scale):
+            raise ValueError(f"{name} #{nth}: the float32 weights do not match the int8 ones")
+        q_tensor.type = schema.TensorType.FLOAT32
+        q_tensor.quantization = None
+        q_model.buffers[q_tensor.buffer].data = f_data
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(q_model))
+
+
+def convert(module, quant: str) -> bytes:
+    """TFLite bytes for ``quant``; "dynamic" keeps the most sensitive layers in float32."""
+    if quant != "dynamic":
+        return _tflite_convert(module, quant)
+    return keep_float_weights(
+        _tflite_convert(module, "dynamic"), _tflite_convert(module, "float32"), KEEP_FLOAT_OPS
+    )
 
 
 def default_dat_path() -> Path:
@@ -538,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
         "--quant",
         choices=QUANT_CHOICES,
         default=DEFAULT_QUANT,
-        help="dynamic: int8 weights, float activations (default); float16: half weights",
+        help="dynamic (default): int8 weights, float activations; float16: half-size weights",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
