@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+
+# Matching is one matrix-vector product per face; OpenBLAS's threads only fight the camera,
+# detector and embedder for the two cores (measured: 24 ms instead of 0.2 ms at 10k
+# templates on a busy machine). Set before numpy is first imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Literal
 
 from turnstile import resources
@@ -73,7 +74,8 @@ class AppContext:
     """One object that carries the services, built once per process; nothing needs a global.
 
     Heavy parts (models, galleries) are built on first use, so a CLI verb that only lists
-    employees never loads a model.
+    employees never loads a model. Building is guarded by a lock: background jobs of the
+    window may ask for a service at the same moment and must get the same one.
 
     Args:
         settings: the settings in force (loaded from the user config folder by default).
@@ -83,6 +85,7 @@ class AppContext:
     def __init__(self, settings: Settings | None = None, database_url: str | None = None) -> None:
         self.settings = settings if settings is not None else load_settings()
         self.database_url = database_url or self.settings.effective_database_url()
+        self._lock = threading.RLock()
         self._db: Database | None = None
         self._photo_pipeline: FacePipeline | None = None
         self._galleries: GalleryService | None = None
@@ -92,23 +95,26 @@ class AppContext:
     @property
     def db(self) -> Database:
         """The database, opened (backed up and migrated if needed) on first use."""
-        if self._db is None:
-            self._db = open_database(self.database_url)
-        return self._db
+        with self._lock:
+            if self._db is None:
+                self._db = open_database(self.database_url)
+            return self._db
 
     @property
     def photo_pipeline(self) -> FacePipeline:
-        """The pipeline for photos (finds small faces too); used on the calling thread."""
-        if self._photo_pipeline is None:
-            self._photo_pipeline = build_pipeline("photo")
-        return self._photo_pipeline
+        """The pipeline for photos (finds small faces too); thread-safe (calls take turns)."""
+        with self._lock:
+            if self._photo_pipeline is None:
+                self._photo_pipeline = build_pipeline("photo")
+            return self._photo_pipeline
 
     @property
     def galleries(self) -> GalleryService:
-        if self._galleries is None:
-            self._galleries = GalleryService(self.db, embedder_model_id(),
-                                             self.photo_pipeline.embedder.dim)
-        return self._galleries
+        with self._lock:
+            if self._galleries is None:
+                self._galleries = GalleryService(self.db, embedder_model_id(),
+                                                 self.photo_pipeline.embedder.dim)
+            return self._galleries
 
     def thresholds(self) -> Thresholds:
         """The thresholds in force for the shipped model at this station."""
@@ -119,18 +125,30 @@ class AppContext:
 
     @property
     def enrollment(self) -> EnrollmentService:
-        if self._enrollment is None:
-            self._enrollment = EnrollmentService(self.db, self.photo_pipeline, self.galleries)
-        return self._enrollment
+        with self._lock:
+            if self._enrollment is None:
+                self._enrollment = EnrollmentService(self.db, self.photo_pipeline,
+                                                     self.galleries)
+            return self._enrollment
 
     @property
     def recognition(self) -> RecognitionService:
-        if self._recognition is None:
-            self._recognition = RecognitionService(self.db, self.photo_pipeline, self.galleries,
-                                                   self.thresholds())
-        return self._recognition
+        with self._lock:
+            if self._recognition is None:
+                self._recognition = RecognitionService(self.db, self.photo_pipeline,
+                                                       self.galleries, self.thresholds())
+            return self._recognition
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Put new settings in force without a restart (the thresholds at once; the door
+        page applies its own part when it is told)."""
+        with self._lock:
+            self.settings = settings
+            if self._recognition is not None:
+                self._recognition.thresholds = self.thresholds()
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.dispose()
-            self._db = None
+        with self._lock:
+            if self._db is not None:
+                self._db.dispose()
+                self._db = None

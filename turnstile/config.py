@@ -46,6 +46,10 @@ MAX_DOOR_NAME_CHARS = 200
 """Same limit as the ``doors.name`` column."""
 MAX_UNLOCK_MS = 60_000
 """A door held open for more than a minute is a misconfiguration, not a setting."""
+MAX_RETENTION_DAYS = 36_500
+"""Retention periods are at most a hundred years; "keep forever" is ``None``."""
+THRESHOLD_RANGE = (-1.0, 1.0)
+"""Match scores are cosine similarities, so a threshold outside [-1, 1] can never matter."""
 
 
 class SettingsError(TurnstileError, ValueError):
@@ -79,6 +83,12 @@ class Settings:
         frames_to_confirm: consecutive agreeing frames needed before a decision.
         cooldown_s: seconds before the same person can trigger the door again.
         unlock_ms: how long the door stays unlocked.
+        retention_days_snapshots: camera snapshots older than this many days are erased
+            (the events stay); ``None`` keeps them.
+        retention_days_events: access events older than this many days are deleted;
+            ``None`` keeps them.
+        retention_days_suspended: people suspended for longer than this many days are
+            deleted with their templates; ``None`` keeps them.
     """
 
     database_url: str | None = None
@@ -90,6 +100,9 @@ class Settings:
     frames_to_confirm: int = 3
     cooldown_s: float = 5.0
     unlock_ms: int = 3000
+    retention_days_snapshots: int | None = None
+    retention_days_events: int | None = None
+    retention_days_suspended: int | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -161,10 +174,20 @@ def _validate(s: Settings) -> None:
     if s.snapshot_policy not in SNAPSHOT_POLICIES:
         raise _fail("snapshot_policy",
                     f"must be one of {', '.join(SNAPSHOT_POLICIES)}; got {s.snapshot_policy!r}.")
+    low, high = THRESHOLD_RANGE
     for key in ("accept_threshold", "reject_threshold"):
         value = getattr(s, key)
         if value is not None:
             _check_number(key, value, integer=False)
+            if not low <= value <= high:
+                raise _fail(key, f"must be between {low:g} and {high:g} (a similarity), "
+                                 f"not {value}.")
+    if (s.accept_threshold is not None and s.reject_threshold is not None
+            and s.reject_threshold > s.accept_threshold):
+        raise _fail("reject_threshold",
+                    f"({s.reject_threshold}) must not be above accept_threshold "
+                    f"({s.accept_threshold}): below the reject threshold a face is unknown, "
+                    f"above the accept threshold it is recognised.")
     _check_number("frames_to_confirm", s.frames_to_confirm, integer=True)
     if s.frames_to_confirm < 1:
         raise _fail("frames_to_confirm", f"must be at least 1, not {s.frames_to_confirm}.")
@@ -174,6 +197,13 @@ def _validate(s: Settings) -> None:
     _check_number("unlock_ms", s.unlock_ms, integer=True)
     if not 1 <= s.unlock_ms <= MAX_UNLOCK_MS:
         raise _fail("unlock_ms", f"must be between 1 and {MAX_UNLOCK_MS}, not {s.unlock_ms}.")
+    for key in ("retention_days_snapshots", "retention_days_events", "retention_days_suspended"):
+        days = getattr(s, key)
+        if days is not None:
+            _check_number(key, days, integer=True)
+            if not 1 <= days <= MAX_RETENTION_DAYS:
+                raise _fail(key, f"must be between 1 and {MAX_RETENTION_DAYS} days (or left "
+                                 f"out to keep forever), not {days}.")
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}

@@ -33,10 +33,15 @@ DETECTOR_FULL_RANGE = ModelFile(
     "face_detection_full_range.tflite",
     "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
 )
+FACE_MESH = ModelFile(
+    "face_landmark.tflite",
+    "2efcb4f4de43c7614b80a3cc3e8a37354b3b3b40f75cce20f6f38f0f25d65493",
+)
+"""MediaPipe Face Mesh: 468 landmarks (precise alignment, eye blinks for liveness)."""
 
 EMBEDDER = ModelFile(
     "dlib_resnet_v1.tflite",
-    "6e0072052fea2607df2ae26e66bff240669fffccea1452d7a583496b95e40c22",
+    "131a069dbea5bb69b16413e00feb0359ea054cc11fe0bb11f2f08250f49c91e1",
 )
 """dlib's 128-d face-recognition ResNet converted to TFLite (see assets/MODELS.md)."""
 

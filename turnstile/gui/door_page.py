@@ -1,17 +1,597 @@
-"""The Door page."""
+"""The Door page: the live camera with face boxes, a big banner telling the person at the
+door what happens, and a status bar with the camera frame rate, the processing time per
+frame and the door state.
+
+The page owns the door station's parts and wires them together; it does no work itself:
+
+* a :class:`~turnstile.gui.vision_worker.VisionWorker` on its own QThread (camera, models,
+  decisions);
+* a :class:`~turnstile.door.DoorCommander` (the one thread that talks to the door);
+* an :class:`~turnstile.services.access_log.EventWriter` (the access log, off the video path);
+* a timer that reloads the gallery snapshot on the thread pool every
+  :data:`GALLERY_RELOAD_MS` (so people enrolled, suspended or expired at the desk take effect)
+  and hands it to the worker through a queued signal.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+import shiboken6
+from PySide6.QtCore import QSize, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtGui import QCloseEvent, QFont, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QStatusBar,
+    QVBoxLayout,
+    QWidget,
+)
 
 from turnstile.app import AppContext
+from turnstile.capture import DEMO_SOURCE, CameraState, CameraStatus
+from turnstile.door import DoorCommander, DoorController, LockState, create_door
+from turnstile.door.station import FrameReport, StationDecision, load_face_crop, load_snapshot
+from turnstile.gui.tasks import run_task
+from turnstile.gui.video_view import VideoView
+from turnstile.gui.vision_worker import VisionWorker, WorkerStats, emit
+from turnstile.matching.door_policy import DoorPolicy, DoorState
+from turnstile.services.access_log import EventWriter
+from turnstile.vision.pipeline import FacePipeline
+
+log = logging.getLogger(__name__)
+
+GALLERY_RELOAD_MS = 30_000
+"""How often the staff list is read again (enrollments and suspensions at the desk, validity
+periods starting and ending)."""
+BANNER_MIN_HOLD_MS = 3000
+"""A decision stays on the banner at least this long (longer when the door stays unlocked
+longer)."""
+STOP_WAIT_MS = 10_000
+"""How long closing the page waits for the vision worker to stop."""
+FACE_CROP_CACHE = 64
+VIDEO_FILE_FILTER = ("Videos (*.mp4 *.avi *.mkv *.mov *.webm *.m4v *.mpg *.mpeg *.wmv);;"
+                     "All files (*)")
+
+BANNER_STYLES: dict[str, tuple[str, str]] = {
+    # kind: (background, text colour)
+    "idle": ("#37474f", "#eceff1"),
+    "checking": ("#1f5f8b", "#ffffff"),
+    "guidance": ("#b26a00", "#ffffff"),
+    "granted": ("#1b7f3b", "#ffffff"),
+    "denied": ("#b71c1c", "#ffffff"),
+    "unknown": ("#b71c1c", "#ffffff"),
+    "error": ("#b71c1c", "#ffffff"),
+}
+DOOR_TEXT = {LockState.CLOSED: "LOCKED", LockState.OPEN: "OPEN", LockState.FAULT: "DOOR FAULT"}
 
 
 class DoorPage(QWidget):
+    """The door station page.
+
+    Args:
+        ctx: the application context.
+        parent: the parent widget.
+        source: the camera (``"demo"``, an index, a file, a URL); None uses the settings'
+            ``camera_source``.
+        door_backend: the door hardware (default: from ``door.toml``, see
+            :func:`turnstile.door.create_door`).
+        pipeline_factory: builds the worker's vision pipeline (default: the door pipeline).
+        realtime: play files and the demo at their frame rate.
+        reload_interval_ms: see :data:`GALLERY_RELOAD_MS`.
+    """
+
     title = "Door"
 
-    def __init__(self, ctx: AppContext, parent: QWidget | None = None, **kwargs: object) -> None:
+    snapshot_loaded = Signal(object)
+    source_requested = Signal(str)
+    _door_state = Signal(object, str)
+    _log_problem = Signal(str)
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None, *,
+                 source: str | None = None, door_backend: DoorController | None = None,
+                 pipeline_factory: Callable[[], FacePipeline] | None = None,
+                 realtime: bool = True, reload_interval_ms: int = GALLERY_RELOAD_MS) -> None:
         super().__init__(parent)
         self.ctx = ctx
+        settings = ctx.settings
+        self.source = source if source is not None else settings.camera_source
+        self.is_demo = self.source.strip().lower() == DEMO_SOURCE
+        self._shut_down = False
+        self._generation = 0          # of the camera source, as the worker counts it
+        self._last_decision_seq = -1
+        self._hold_until = 0.0
+        self._banner_key: tuple[int, int | None] | None = None
+        self._face_crops: OrderedDict[int, QPixmap | None] = OrderedDict()
+        self._snapshot_generation = 0
+        self._reload_running = False
+        self._model: tuple[str, int] | None = None
+        self._camera_status = CameraStatus(CameraState.STARTING)
+        self.banner_kind = "idle"
+        self.stats: WorkerStats | None = None
+        """The worker's latest figures (frame rate, processing time)."""
+        self.decisions: list[StationDecision] = []
+        """Decisions shown on this page (newest last; the tests read them)."""
+        self._build_ui()
+
+        # The database is opened here, at start-up, on this thread: it may back up and
+        # migrate, which must not race with the background threads below.
+        self._db_problem: str | None = None
+        try:
+            ctx.db  # noqa: B018 (opens it)
+        except Exception as exc:  # noqa: BLE001 (the door runs, closed, and says why)
+            log.error("the database cannot be opened: %s", exc)
+            self._db_problem = str(exc)
+
+        # The door: closed at start, on any error, at exit.
+        problem = None
+        if door_backend is None:
+            choice = create_door(door_name=settings.door_name, unlock_ms=settings.unlock_ms)
+            door_backend, problem = choice.controller, choice.problem
+        self.door = DoorCommander(door_backend, settings.unlock_ms,
+                                  on_state=lambda s, m: emit(self._door_state, s, m))
+        self._door_state.connect(self._on_door_state)
+        self._door_problem = problem
+
+        self.events = EventWriter(lambda: ctx.db, settings.door_name, settings.snapshot_policy,
+                                  on_error=lambda m: emit(self._log_problem, m))
+        self._log_problem.connect(self._on_log_problem)
+
+        policy = DoorPolicy(settings.frames_to_confirm, cooldown_s=settings.cooldown_s)
+        worker_kwargs: dict[str, object] = {"door": self.door, "events": self.events,
+                                            "realtime": realtime}
+        if pipeline_factory is not None:
+            worker_kwargs["pipeline_factory"] = pipeline_factory
+        self.worker = VisionWorker(self.source, policy, **worker_kwargs)  # type: ignore[arg-type]
+        self.vision_thread = QThread(self)
+        self.vision_thread.setObjectName("vision")
+        self.worker.moveToThread(self.vision_thread)
+        self.vision_thread.started.connect(self.worker.start)
+        self.vision_thread.finished.connect(self.worker.deleteLater)
+        self.worker.frame_ready.connect(self._on_frame)
+        self.worker.faces_found.connect(self._on_report)
+        self.worker.decision_made.connect(self._on_decision)
+        self.worker.error_occurred.connect(self._on_error)
+        self.worker.camera_state_changed.connect(self._on_camera_status)
+        self.worker.stats_updated.connect(self._on_stats)
+        self.worker.pipeline_ready.connect(self._on_pipeline_ready)
+        self.snapshot_loaded.connect(self.worker.set_snapshot)
+        self.source_requested.connect(self.worker.set_source)
+
+        self._reload_timer = QTimer(self)
+        self._reload_timer.setInterval(reload_interval_ms)
+        self._reload_timer.timeout.connect(self.reload_gallery)
+        self._banner_timer = QTimer(self)
+        self._banner_timer.setSingleShot(True)
+        self._banner_timer.timeout.connect(self._banner_expired)
+        self._hold_ms = max(BANNER_MIN_HOLD_MS, settings.unlock_ms)
+
+        self.status_door.setText(f"Door: {DOOR_TEXT[LockState.CLOSED].lower()} · "
+                                 f"{self.door.description}")
+        if problem:
+            self._show_notice(f"The door hardware cannot be used: {problem} The on-screen "
+                              f"door is used instead; the real door stays locked.",
+                              offer_file=False)
+        if self._db_problem:
+            self._show_notice(f"The database cannot be opened: {self._db_problem} Nobody can "
+                              f"be recognised; the door stays locked.", offer_file=False)
+
+        self.door.start()
+        self.events.start()
+        self.vision_thread.start()
+        self._reload_timer.start()
+
+    # -- layout ------------------------------------------------------------------------------
+    def _build_ui(self) -> None:
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Door"))
+        layout.setContentsMargins(12, 12, 12, 0)
+        layout.setSpacing(8)
+
+        self.banner = QFrame()
+        self.banner.setObjectName("banner")
+        self.banner.setMinimumHeight(120)
+        banner_layout = QHBoxLayout(self.banner)
+        banner_layout.setContentsMargins(16, 10, 16, 10)
+        self.banner_photo = QLabel()
+        self.banner_photo.setFixedSize(QSize(100, 100))
+        self.banner_photo.setScaledContents(True)
+        self.banner_photo.hide()
+        texts = QVBoxLayout()
+        self.banner_title = QLabel()
+        self.banner_title.setObjectName("bannerTitle")
+        title_font = QFont(self.font())
+        title_font.setPointSizeF(max(20.0, title_font.pointSizeF() * 2.4))
+        title_font.setBold(True)
+        self.banner_title.setFont(title_font)
+        self.banner_detail = QLabel()
+        self.banner_detail.setObjectName("bannerDetail")
+        detail_font = QFont(self.font())
+        detail_font.setPointSizeF(max(13.0, detail_font.pointSizeF() * 1.4))
+        self.banner_detail.setFont(detail_font)
+        self.banner_detail.setWordWrap(True)
+        texts.addWidget(self.banner_title)
+        texts.addWidget(self.banner_detail)
+        self.door_pill = QLabel(DOOR_TEXT[LockState.CLOSED])
+        self.door_pill.setObjectName("doorPill")
+        self.door_pill.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.door_pill.setMinimumWidth(130)
+        banner_layout.addWidget(self.banner_photo)
+        banner_layout.addLayout(texts, 1)
+        banner_layout.addWidget(self.door_pill)
+        layout.addWidget(self.banner)
+
+        self.notice = QFrame()
+        self.notice.setObjectName("cameraNotice")
+        self.notice.setStyleSheet("#cameraNotice { background: #fff3e0; border: 1px solid "
+                                  "#ffb74d; border-radius: 6px; } QLabel { color: #4e342e; }")
+        notice_layout = QHBoxLayout(self.notice)
+        self.notice_text = QLabel()
+        self.notice_text.setWordWrap(True)
+        self.notice_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.open_file_button = QPushButton("Open a video file…")
+        self.open_file_button.clicked.connect(self.pick_video_file)
+        self.retry_button = QPushButton("Try the camera again")
+        self.retry_button.clicked.connect(self.retry_camera)
+        notice_layout.addWidget(self.notice_text, 1)
+        notice_layout.addWidget(self.retry_button)
+        notice_layout.addWidget(self.open_file_button)
+        self.notice.hide()
+        layout.addWidget(self.notice)
+
+        self.demo_bar = QFrame()
+        self.demo_bar.setObjectName("demoBar")
+        demo_layout = QHBoxLayout(self.demo_bar)
+        demo_layout.setContentsMargins(0, 0, 0, 0)
+        self.demo_text = QLabel("Demo: the astronaut is a stranger here until she is enrolled.")
+        self.demo_enrol_button = QPushButton("Enrol the demo person")
+        self.demo_enrol_button.clicked.connect(self.enrol_demo_person)
+        demo_layout.addWidget(self.demo_text, 1)
+        demo_layout.addWidget(self.demo_enrol_button)
+        self.demo_bar.setVisible(False)
+        layout.addWidget(self.demo_bar)
+
+        self.video = VideoView()
+        layout.addWidget(self.video, 1)
+
+        self.status_bar = QStatusBar()
+        self.status_bar.setSizeGripEnabled(False)
+        self.status_camera = QLabel("Camera: starting")
+        self.status_processing = QLabel("Processing: –")
+        self.status_door = QLabel("Door: locked")
+        self.status_log = QLabel()
+        self.status_log.hide()
+        for label in (self.status_camera, self.status_processing, self.status_door,
+                      self.status_log):
+            label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+            label.setContentsMargins(10, 0, 10, 0)
+            self.status_bar.addPermanentWidget(label)
+        layout.addWidget(self.status_bar)
+        self._set_banner("checking", "Starting…", "Loading the face recognition models.")
+
+    def _set_banner(self, kind: str, title: str, detail: str = "",
+                    photo: QPixmap | None = None) -> None:
+        # Called for every frame: only what changed is touched (a style sheet change makes
+        # Qt restyle and re-lay out the whole banner).
+        if kind != self.banner_kind or not self.banner.styleSheet():
+            background, colour = BANNER_STYLES.get(kind, BANNER_STYLES["idle"])
+            self.banner.setStyleSheet(
+                f"#banner {{ background: {background}; border-radius: 8px; }} "
+                f"#banner QLabel {{ color: {colour}; }} "
+                f"#doorPill {{ border: 2px solid {colour}; border-radius: 6px; padding: 6px; "
+                f"font-weight: bold; font-size: 15pt; }}")
+        self.banner_kind = kind
+        if self.banner_title.text() != title:
+            self.banner_title.setText(title)
+        if self.banner_detail.text() != detail:
+            self.banner_detail.setText(detail)
+        if self.banner_detail.isVisibleTo(self) != bool(detail):
+            self.banner_detail.setVisible(bool(detail))
+        if photo is not None and not photo.isNull():
+            self.banner_photo.setPixmap(photo)
+            self.banner_photo.show()
+        elif not self.banner_photo.isHidden():
+            self.banner_photo.clear()
+            self.banner_photo.hide()
+
+    def _show_notice(self, text: str, *, offer_file: bool) -> None:
+        self.notice_text.setText(text)
+        self.open_file_button.setVisible(offer_file)
+        self.retry_button.setVisible(offer_file)
+        self.notice.show()
+
+    # -- actions -----------------------------------------------------------------------------
+    @Slot()
+    def pick_video_file(self) -> None:
+        """Ask for a video file and play it instead of the camera."""
+        path, _ = QFileDialog.getOpenFileName(self, "Open a video file", "", VIDEO_FILE_FILTER)
+        if path:
+            self.set_source(path)
+
+    def set_source(self, source: str) -> None:
+        """Use another camera, file or stream."""
+        self.source = source
+        self.is_demo = source.strip().lower() == DEMO_SOURCE
+        self.demo_bar.setVisible(self.is_demo)
+        self.notice.hide()
+        self.video.clear("Opening the video…")
+        emit(self.source_requested, source)
+
+    @Slot()
+    def retry_camera(self) -> None:
+        """Try to open the camera at once instead of waiting for the next attempt."""
+        self.set_source(self.source)
+
+    @Slot()
+    def reload_gallery(self) -> None:
+        """Read the staff list again on the thread pool and hand it to the worker."""
+        if self._model is None or self._reload_running or self._shut_down:
+            return
+        self._reload_running = True
+        self._snapshot_generation += 1
+        generation = self._snapshot_generation
+        model_id, dim = self._model
+        ctx = self.ctx
+
+        def job():  # on the thread pool
+            return load_snapshot(ctx.db, model_id, dim, ctx.thresholds(), generation)
+
+        run_task(job, self._on_snapshot, self._on_snapshot_error)
+
+    def _alive(self) -> bool:
+        """Whether the page still runs (background jobs may finish after it closed)."""
+        return not self._shut_down and shiboken6.isValid(self)
+
+    def _on_snapshot(self, snapshot) -> None:
+        self._reload_running = False
+        if not self._alive() or snapshot.generation != self._snapshot_generation:
+            return
+        emit(self.snapshot_loaded, snapshot)
+        if self.banner_kind == "checking" and self.banner_title.text() == "Starting…":
+            self._set_banner("idle", "Please look at the camera")
+
+    def _on_snapshot_error(self, exc: BaseException) -> None:
+        self._reload_running = False
+        log.error("the staff list could not be loaded: %s", exc)
+        if self._alive():
+            self._show_notice(f"The staff list could not be loaded ({exc}). Nobody can be "
+                              f"recognised until it loads; the door stays locked. Trying "
+                              f"again every {GALLERY_RELOAD_MS // 1000} s.", offer_file=False)
+
+    @Slot()
+    def enrol_demo_person(self) -> None:
+        """Enrol the demo face, so the demo also shows the door opening."""
+        from turnstile.capture.demo import (
+            DEMO_EMPLOYEE_NUMBER,
+            DEMO_PERSON_NAME,
+            demo_face_path,
+        )
+        from turnstile.gui.dialogs import show_error
+        from turnstile.storage.errors import DuplicateEmployeeNumber
+
+        path = demo_face_path()
+        if path is None:
+            self.demo_text.setText("The demo photo is missing from this installation.")
+            return
+        ctx = self.ctx
+        self.demo_enrol_button.setEnabled(False)
+
+        def job():
+            try:
+                ctx.enrollment.enroll(str(path), employee_number=DEMO_EMPLOYEE_NUMBER,
+                                      name=DEMO_PERSON_NAME, consent=True, source="import",
+                                      source_name="demo", force=True)
+            except DuplicateEmployeeNumber:
+                pass  # enrolled before: fine
+
+        def done(_):
+            if not self._alive():
+                return
+            self.demo_text.setText(f"Demo: {DEMO_PERSON_NAME} is enrolled; the door opens for "
+                                   f"her. Delete her on the People page when done.")
+            self.reload_gallery()
+
+        def failed(exc: BaseException) -> None:
+            if not self._alive():
+                log.error("enrolling the demo person failed: %s", exc)
+                return
+            self.demo_enrol_button.setEnabled(True)
+            show_error(self, "Demo", exc)
+
+        run_task(job, done, failed)
+
+    def shutdown(self) -> None:
+        """Stop the worker (it releases the camera), lock the door, write the last events."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self._reload_timer.stop()
+        self._banner_timer.stop()
+        self.worker.request_stop()
+        if self.vision_thread.isRunning() and not self.vision_thread.wait(STOP_WAIT_MS):
+            log.error("the vision worker did not stop within %d ms", STOP_WAIT_MS)
+            self.vision_thread.quit()
+            self.vision_thread.wait(1000)
+        self.door.shutdown()
+        self.events.close()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt name)
+        """A page closed on its own (not through the main window) stops the station too."""
+        self.shutdown()
+        super().closeEvent(event)
+
+    # -- from the worker ---------------------------------------------------------------------
+    @Slot(QImage, int)
+    def _on_frame(self, image: QImage, seq: int) -> None:
+        self.worker.frame_taken()
+        self.video.set_frame(image, seq)
+
+    @Slot(object)
+    def _on_report(self, report: FrameReport) -> None:
+        if report.source_generation < self._generation:
+            return  # from the previous camera
+        self._generation = report.source_generation
+        self.video.set_report(report)
+        if time.monotonic() < self._hold_until or self._camera_problem_shown():
+            return
+        self._show_state(report)
+
+    def _show_state(self, report: FrameReport) -> None:
+        state = report.state
+        if state is DoorState.IDLE:
+            self._set_banner("idle", "Please look at the camera")
+        elif state is DoorState.CHECKING:
+            if report.message:
+                self._set_banner("checking", "Starting…", report.message)
+            else:
+                self._set_banner("checking", "One moment…", "Hold still, please.")
+        elif state is DoorState.GUIDANCE:
+            self._set_banner("guidance", report.message or "Please look at the camera")
+        elif state is DoorState.GRANTED:
+            if self.banner_kind != "granted":
+                self._set_banner("granted", f"Welcome, {report.name}" if report.name
+                                 else "Welcome", "", self._crop_for(report.employee_id))
+        elif state is DoorState.DENIED:
+            self._set_banner("denied", "Access denied",
+                             f"{report.name}: {report.message}" if report.name
+                             else report.message)
+        elif state is DoorState.UNKNOWN:
+            self._set_banner("unknown", "Not recognised", "Please ask at reception.")
+
+    @Slot(object)
+    def _on_decision(self, decision: StationDecision) -> None:
+        if decision.source_generation < self._generation:
+            return
+        if decision.seq and decision.seq < self._last_decision_seq:
+            return  # an older frame's answer arriving late
+        self._last_decision_seq = max(self._last_decision_seq, decision.seq)
+        self.decisions.append(decision)
+        del self.decisions[:-100]
+        if decision.verdict == "error":
+            return  # the camera status handler shows camera problems
+        self._hold_until = time.monotonic() + self._hold_ms / 1000
+        self._banner_timer.start(self._hold_ms)
+        self._banner_key = (decision.seq, decision.employee_id)
+        if decision.verdict == "granted":
+            self._set_banner("granted", f"Welcome, {decision.name}", "Please come in.",
+                             self._crop_for(decision.employee_id, decision.seq))
+        elif decision.verdict == "denied":
+            self._set_banner("denied", "Access denied",
+                             f"{decision.name}: {decision.reason}. Please ask at reception.",
+                             self._crop_for(decision.employee_id, decision.seq))
+        else:
+            self._set_banner("unknown", "Not recognised", "Please ask at reception.")
+
+    def _banner_expired(self) -> None:
+        self._hold_until = 0.0
+        if not self._camera_problem_shown():
+            self._set_banner("idle", "Please look at the camera")
+
+    def _crop_for(self, employee_id: int | None, seq: int | None = None) -> QPixmap | None:
+        """The enrolled photo if already loaded; otherwise load it and show it when it
+        arrives, unless the banner has moved on to someone else."""
+        if employee_id is None:
+            return None
+        if employee_id in self._face_crops:
+            self._face_crops.move_to_end(employee_id)
+            return self._face_crops[employee_id]
+        ctx = self.ctx
+
+        def job():
+            return load_face_crop(ctx.db, employee_id)
+
+        def loaded(data: bytes | None) -> None:
+            if not self._alive():
+                return
+            pixmap = None
+            if data:
+                pixmap = QPixmap()
+                if not pixmap.loadFromData(data):
+                    pixmap = None
+            self._face_crops[employee_id] = pixmap
+            while len(self._face_crops) > FACE_CROP_CACHE:
+                self._face_crops.popitem(last=False)
+            key = self._banner_key
+            still_shown = key is not None and key[1] == employee_id and (
+                seq is None or key[0] == seq)
+            if pixmap is not None and still_shown and self.banner_kind in ("granted",
+                                                                          "denied"):
+                self.banner_photo.setPixmap(pixmap)
+                self.banner_photo.show()
+
+        run_task(job, loaded, lambda exc: log.warning("enrolled photo not loaded: %s", exc))
+        return None
+
+    @Slot(object)
+    def _on_camera_status(self, status: CameraStatus) -> None:
+        self._camera_status = status
+        if status.state is CameraState.LIVE:
+            self.notice.hide()
+            self.status_camera.setText(f"Camera: {self.worker.source_description()}")
+            self.demo_bar.setVisible(self.is_demo)
+            if self.banner_kind == "error":
+                self._set_banner("idle", "Please look at the camera")
+        elif status.state is CameraState.LOST:
+            retry = f" Next try in {status.retry_in_s:.0f} s." if status.retry_in_s else ""
+            self._set_banner("error", "Camera lost – the door is locked",
+                             f"Reconnecting (attempt {status.attempts}).{retry}")
+            self.video.clear(f"Camera lost: {status.message}\nReconnecting…")
+            self.status_camera.setText("Camera: lost, reconnecting")
+            if status.attempts >= 3:
+                self._show_notice(f"{status.message} Still trying to reconnect.",
+                                  offer_file=True)
+        elif status.state is CameraState.UNAVAILABLE:
+            self._set_banner("error", "No camera – the door is locked", status.message)
+            self.video.clear("No camera picture.\nPick a video file, or check the camera.")
+            self.status_camera.setText("Camera: none")
+            self._show_notice(f"{status.message} You can play a video file instead.",
+                              offer_file=True)
+
+    def _camera_problem_shown(self) -> bool:
+        return self._camera_status.state in (CameraState.LOST, CameraState.UNAVAILABLE)
+
+    @Slot(object)
+    def _on_stats(self, stats: WorkerStats) -> None:
+        self.stats = stats
+        self.status_camera.setText(f"Camera: {self.worker.source_description()} · "
+                                   f"{stats.fps:.1f} fps")
+        self.status_processing.setText(f"Processing: {stats.process_ms:.0f} ms/frame")
+        if self.status_log.isVisible() and self.events.pending == 0:
+            self.status_log.hide()  # the access log caught up
+
+    @Slot(str, int)
+    def _on_pipeline_ready(self, model_id: str, dim: int) -> None:
+        self._model = (model_id, dim)
+        if self._db_problem is None:
+            self.reload_gallery()
+        if self.is_demo:
+            self.demo_bar.show()
+
+    @Slot(str)
+    def _on_error(self, message: str) -> None:
+        self._show_notice(message, offer_file=False)
+
+    @Slot(object, str)
+    def _on_door_state(self, state: LockState, message: str) -> None:
+        self.door_pill.setText(DOOR_TEXT[state])
+        text = f"Door: {DOOR_TEXT[state].lower()} · {self.door.description}"
+        if state is LockState.FAULT and message:
+            text += f" – {message}"
+            self._show_notice(f"The door did not respond: {message} It is told to lock "
+                              f"until it does.", offer_file=False)
+        elif state is LockState.CLOSED and self.notice.isVisible() and \
+                self.notice_text.text().startswith("The door did not respond"):
+            self.notice.hide()
+        self.status_door.setText(text)
+
+    @Slot(str)
+    def _on_log_problem(self, message: str) -> None:
+        self.status_log.setText(f"Access log: {message}")
+        self.status_log.setToolTip(message)
+        self.status_log.show()

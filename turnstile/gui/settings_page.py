@@ -1,17 +1,654 @@
-"""The Settings page."""
+"""The Settings page: camera, recognition thresholds (with the score distributions from the
+log to guide them), door hardware with a test button, snapshots and retention.
+
+Saving validates everything first (the settings dataclass, the combination of thresholds, the
+door configuration) and names the field at fault; then ``config.toml`` and ``door.toml`` are
+written atomically, ``ctx.settings`` is replaced, the recognition thresholds take effect at
+once, and :attr:`SettingsPage.settings_changed` tells the rest of the window.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+import dataclasses
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from turnstile.app import AppContext
+from turnstile.config import (
+    MAX_RETENTION_DAYS,
+    MAX_UNLOCK_MS,
+    Settings,
+    SettingsError,
+    save_settings,
+)
+from turnstile.door.base import DoorError
+from turnstile.door.config import DoorConfig, load_door_config
+from turnstile.errors import TurnstileError
+from turnstile.gui.charts import ScoreHistogramChart
+from turnstile.gui.dialogs import error_text
+from turnstile.gui.settings_door import DoorTestResult, save_door_config, try_door
+from turnstile.gui.tasks import run_task
+from turnstile.gui.widgets_common import MessageLabel, fixed_width
+from turnstile.matching.policy import ACCEPT_THRESHOLD, REJECT_THRESHOLD, Thresholds
+from turnstile.services.access_log_query import EventFilter, ScoreHistogram, score_histogram
+
+log = logging.getLogger(__name__)
+
+BACKENDS = (("simulated", "On screen only (no hardware)"), ("serial", "USB / serial relay"),
+            ("http", "Network door controller (HTTP)"), ("gpio", "GPIO pin (Raspberry Pi)"))
+SNAPSHOT_CHOICES = (("all", "For every event"), ("denied", "Only when the door stays shut"),
+                    ("none", "Never"))
+CAMERA_CHOICES = ("0", "1", "2", "demo")
+ERROR_STYLE = "border: 2px solid #b3261e;"
+HISTOGRAM_MIN_PX = 250
+HISTOGRAM_MAX_PX = 360
+THRESHOLD_HELP = (
+    "<b>Accept</b>: a face at or above this score is recognised. <b>Reject</b>: below this it "
+    "is a stranger; in between, the door asks the person to step closer. Higher numbers are "
+    "stricter: fewer strangers let in, more employees asked to try again.")
+HISTOGRAM_DAYS = 90
+"""The score plot reads this many days of the log (recent light and camera position)."""
+SCORES_HELP = (
+    f"Scores from the last {HISTOGRAM_DAYS} days of the access log. Green: faces the door let "
+    "in, taken as the real person. "
+    "Red: faces it did not recognise, taken as strangers. The log cannot know who was really "
+    "at the door, so these are only estimates; a good accept threshold sits between the two "
+    "humps, to the right of almost all of the red one.")
+
+
+def _spin(minimum: int, maximum: int, suffix: str = "", special: str = "") -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(minimum, maximum)
+    if suffix:
+        spin.setSuffix(suffix)
+    if special:
+        spin.setSpecialValueText(special)
+    spin.setMinimumWidth(120)
+    return spin
+
+
+def _threshold_spin() -> QDoubleSpinBox:
+    spin = QDoubleSpinBox()
+    spin.setDecimals(4)
+    spin.setRange(-1.0, 1.0)
+    spin.setSingleStep(0.001)
+    spin.setMinimumWidth(100)
+    return spin
 
 
 class SettingsPage(QWidget):
+    """Signals:
+        settings_changed(Settings): the settings were saved and are in force.
+        save_failed(object): saving was refused (the error; the page says why).
+        histogram_ready(): the score distributions were drawn.
+        door_tested(object): "Test the door" ended (a result or the error).
+    """
+
     title = "Settings"
+
+    settings_changed = Signal(object)
+    save_failed = Signal(object)
+    histogram_ready = Signal()
+    door_tested = Signal(object)
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None, **kwargs: object) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Settings"))
+        self._dirty = False
+        self._loading = False
+        self._build()
+        self.load()
+
+    # -- layout ----------------------------------------------------------------------------
+    def _build(self) -> None:
+        root = QVBoxLayout(self)
+        root.setContentsMargins(16, 16, 16, 12)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        host = QWidget()
+        columns = QHBoxLayout(host)
+        columns.setContentsMargins(0, 0, 8, 0)
+        columns.setSpacing(16)
+        left = QVBoxLayout()
+        right = QVBoxLayout()
+        left.addWidget(self._camera_group())
+        left.addWidget(self._recognition_group())
+        left.addStretch(1)
+        right.addWidget(self._door_group())
+        right.addWidget(self._privacy_group())
+        right.addStretch(1)
+        columns.addLayout(left, 1)
+        columns.addLayout(right, 1)
+        scroll.setWidget(host)
+        root.addWidget(scroll, 1)
+
+        bottom = QHBoxLayout()
+        self.message = MessageLabel()
+        self.revert_button = QPushButton("Undo changes")
+        self.revert_button.setToolTip("Show the saved settings again")
+        self.revert_button.clicked.connect(self.load)
+        self.save_button = QPushButton("Save")
+        self.save_button.setDefault(True)
+        self.save_button.setShortcut("Ctrl+S")
+        self.save_button.setToolTip("Save and apply (Ctrl+S)")
+        self.save_button.setStyleSheet("QPushButton { font-weight: bold; padding: 6px 18px; }")
+        self.save_button.clicked.connect(self.save)
+        fixed_width(self.revert_button, self.save_button)
+        bottom.addWidget(self.message, 1)
+        bottom.addStretch(0)
+        bottom.addWidget(self.revert_button)
+        bottom.addWidget(self.save_button)
+        root.addLayout(bottom)
+
+    def _camera_group(self) -> QGroupBox:
+        group = QGroupBox("Camera")
+        form = _form(group)
+        self.camera_combo = QComboBox()
+        self.camera_combo.setEditable(True)
+        self.camera_combo.addItems(CAMERA_CHOICES)
+        self.camera_combo.setToolTip("A camera number (0 is the first camera), a video file, a "
+                                     "stream address (rtsp://...) or demo")
+        self.camera_combo.currentTextChanged.connect(self._changed)
+        browse = QPushButton("Video file...")
+        browse.clicked.connect(self._browse_video)
+        row = QHBoxLayout()
+        row.addWidget(self.camera_combo, 1)
+        row.addWidget(browse)
+        form.addRow("Camera:", row)
+        hint = QLabel("0 is the first camera plugged in, 1 the second; or a video file, a "
+                      "network camera's address (rtsp://...), or demo.")
+        hint.setWordWrap(True)
+        hint.setStyleSheet("color: #555; font-size: 90%;")
+        form.addRow(hint)
+        return group
+
+    def _recognition_group(self) -> QGroupBox:
+        group = QGroupBox("Recognition")
+        layout = QVBoxLayout(group)
+        form = _form()
+        self.accept_default = QCheckBox(f"Calibrated default ({ACCEPT_THRESHOLD:.4f})")
+        self.accept_spin = _threshold_spin()
+        self.reject_default = QCheckBox(f"Calibrated default ({REJECT_THRESHOLD:.4f})")
+        self.reject_spin = _threshold_spin()
+        for check, spin in ((self.accept_default, self.accept_spin),
+                            (self.reject_default, self.reject_spin)):
+            check.toggled.connect(lambda on, spin=spin: spin.setEnabled(not on))
+            check.toggled.connect(self._changed)
+            check.toggled.connect(self._thresholds_moved)
+            spin.valueChanged.connect(self._changed)
+            spin.valueChanged.connect(self._thresholds_moved)
+        form.addRow("Accept at:", _row(self.accept_spin, self.accept_default))
+        form.addRow("Reject below:", _row(self.reject_spin, self.reject_default))
+        self.frames_spin = _spin(1, 30, " frames")
+        self.frames_spin.setToolTip("How many camera frames in a row must agree before the "
+                                    "door opens (more is safer and a little slower)")
+        self.frames_spin.valueChanged.connect(self._changed)
+        self.cooldown_spin = QDoubleSpinBox()
+        self.cooldown_spin.setRange(0.0, 600.0)
+        self.cooldown_spin.setDecimals(1)
+        self.cooldown_spin.setSingleStep(0.5)
+        self.cooldown_spin.setSuffix(" s")
+        self.cooldown_spin.setMinimumWidth(120)
+        self.cooldown_spin.setToolTip("Seconds before the same person can open the door again "
+                                      "(one passage gives one event)")
+        self.cooldown_spin.valueChanged.connect(self._changed)
+        form.addRow("Confirm over:", self.frames_spin)
+        form.addRow("Cooldown:", self.cooldown_spin)
+        layout.addLayout(form)
+        helper = QLabel(THRESHOLD_HELP)
+        helper.setWordWrap(True)
+        helper.setStyleSheet("color: #444;")
+        layout.addWidget(helper)
+        self.histogram = ScoreHistogramChart()
+        self.histogram.setMinimumHeight(HISTOGRAM_MIN_PX)
+        self.histogram.setMaximumHeight(HISTOGRAM_MAX_PX)
+        self.histogram.set_message("Reading the scores from the access log...")
+        layout.addWidget(self.histogram, 1)
+        caption = QLabel(SCORES_HELP)
+        caption.setWordWrap(True)
+        caption.setStyleSheet("color: #555; font-size: 90%;")
+        layout.addWidget(caption)
+        return group
+
+    def _door_group(self) -> QGroupBox:
+        group = QGroupBox("Door")
+        layout = QVBoxLayout(group)
+        form = _form()
+        self.door_name_edit = QLineEdit()
+        self.door_name_edit.setToolTip("The name of this door in the access log")
+        self.door_name_edit.textChanged.connect(self._changed)
+        self.unlock_spin = _spin(100, MAX_UNLOCK_MS, " ms")
+        self.unlock_spin.setSingleStep(500)
+        self.unlock_spin.setToolTip("How long the door stays unlocked for one passage")
+        self.unlock_spin.valueChanged.connect(self._changed)
+        self.backend_combo = QComboBox()
+        for key, label in BACKENDS:
+            self.backend_combo.addItem(label, key)
+        self.backend_combo.currentIndexChanged.connect(self._backend_changed)
+        form.addRow("Door name:", self.door_name_edit)
+        form.addRow("Unlock for:", self.unlock_spin)
+        form.addRow("Lock hardware:", self.backend_combo)
+        layout.addLayout(form)
+
+        self.backend_stack = QStackedWidget()
+        simulated = QLabel("Nothing to connect: the Door page shows the lock state on screen.")
+        simulated.setWordWrap(True)
+        self.backend_stack.addWidget(simulated)
+
+        serial = QWidget()
+        sform = _form(serial)
+        sform.setContentsMargins(0, 0, 0, 0)
+        self.serial_port_edit = QLineEdit()
+        self.serial_port_edit.setPlaceholderText("/dev/ttyUSB0 or COM3")
+        self.serial_baud_spin = _spin(300, 4_000_000)
+        self.serial_open_edit = QLineEdit()
+        self.serial_close_edit = QLineEdit()
+        for widget in (self.serial_port_edit, self.serial_open_edit, self.serial_close_edit):
+            widget.textChanged.connect(self._changed)
+        self.serial_baud_spin.valueChanged.connect(self._changed)
+        sform.addRow("Port:", self.serial_port_edit)
+        sform.addRow("Speed (baud):", self.serial_baud_spin)
+        sform.addRow("Open bytes (hex):", self.serial_open_edit)
+        sform.addRow("Close bytes (hex):", self.serial_close_edit)
+        self.backend_stack.addWidget(serial)
+
+        http = QWidget()
+        hform = _form(http)
+        hform.setContentsMargins(0, 0, 0, 0)
+        self.http_url_edit = QLineEdit()
+        self.http_url_edit.setPlaceholderText("http://192.168.1.50/door")
+        self.http_token_edit = QLineEdit()
+        self.http_token_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.http_token_edit.setPlaceholderText("Optional")
+        self.http_timeout_spin = QDoubleSpinBox()
+        self.http_timeout_spin.setRange(0.1, 30.0)
+        self.http_timeout_spin.setSuffix(" s")
+        for widget in (self.http_url_edit, self.http_token_edit):
+            widget.textChanged.connect(self._changed)
+        self.http_timeout_spin.valueChanged.connect(self._changed)
+        hform.addRow("Address:", self.http_url_edit)
+        hform.addRow("Access token:", self.http_token_edit)
+        hform.addRow("Time-out:", self.http_timeout_spin)
+        self.backend_stack.addWidget(http)
+
+        gpio = QWidget()
+        gform = _form(gpio)
+        gform.setContentsMargins(0, 0, 0, 0)
+        self.gpio_pin_edit = QLineEdit()
+        self.gpio_pin_edit.setPlaceholderText("17 or GPIO17")
+        self.gpio_high_check = QCheckBox("The relay switches on a high level")
+        self.gpio_pin_edit.textChanged.connect(self._changed)
+        self.gpio_high_check.toggled.connect(self._changed)
+        gform.addRow("Pin:", self.gpio_pin_edit)
+        gform.addRow("", self.gpio_high_check)
+        self.backend_stack.addWidget(gpio)
+        layout.addWidget(self.backend_stack)
+
+        test_row = QHBoxLayout()
+        self.test_door_button = QPushButton("Test the door")
+        self.test_door_button.setToolTip("Unlock the door briefly with the settings above "
+                                         "(before saving them), then lock it again")
+        self.test_door_button.clicked.connect(self.test_door)
+        self.door_result = MessageLabel()
+        fixed_width(self.test_door_button)
+        test_row.addWidget(self.test_door_button)
+        test_row.addWidget(self.door_result, 1)
+        test_row.addStretch(0)
+        layout.addLayout(test_row)
+        return group
+
+    def _privacy_group(self) -> QGroupBox:
+        group = QGroupBox("Snapshots and retention")
+        form = _form(group)
+        self.snapshot_combo = QComboBox()
+        for key, label in SNAPSHOT_CHOICES:
+            self.snapshot_combo.addItem(label, key)
+        self.snapshot_combo.setToolTip("When the door keeps a small camera picture with the "
+                                       "event in the access log")
+        self.snapshot_combo.currentIndexChanged.connect(self._changed)
+        form.addRow("Keep a snapshot:", self.snapshot_combo)
+        self.keep_snapshots_spin = _spin(0, MAX_RETENTION_DAYS, " days", "Keep forever")
+        self.keep_events_spin = _spin(0, MAX_RETENTION_DAYS, " days", "Keep forever")
+        self.keep_suspended_spin = _spin(0, MAX_RETENTION_DAYS, " days", "Keep forever")
+        for spin in (self.keep_snapshots_spin, self.keep_events_spin, self.keep_suspended_spin):
+            spin.valueChanged.connect(self._changed)
+        form.addRow("Erase snapshots after:", self.keep_snapshots_spin)
+        form.addRow("Delete events after:", self.keep_events_spin)
+        form.addRow("Delete people suspended for:", self.keep_suspended_spin)
+        note = QLabel("Retention periods are stored with the settings and applied by the "
+                      "retention job; the events themselves stay until then.")
+        note.setWordWrap(True)
+        note.setStyleSheet("color: #555; font-size: 90%;")
+        form.addRow(note)
+        return group
+
+    # -- loading ---------------------------------------------------------------------------
+    def load(self) -> None:
+        """Show the settings in force (undoing unsaved changes)."""
+        self._loading = True
+        try:
+            s = self.ctx.settings
+            self.camera_combo.setCurrentText(s.camera_source)
+            self.accept_default.setChecked(s.accept_threshold is None)
+            self.accept_spin.setValue(s.accept_threshold if s.accept_threshold is not None
+                                      else ACCEPT_THRESHOLD)
+            self.accept_spin.setEnabled(s.accept_threshold is not None)
+            self.reject_default.setChecked(s.reject_threshold is None)
+            self.reject_spin.setValue(s.reject_threshold if s.reject_threshold is not None
+                                      else REJECT_THRESHOLD)
+            self.reject_spin.setEnabled(s.reject_threshold is not None)
+            self.frames_spin.setValue(s.frames_to_confirm)
+            self.cooldown_spin.setValue(s.cooldown_s)
+            self.door_name_edit.setText(s.door_name)
+            self.unlock_spin.setValue(s.unlock_ms)
+            self.snapshot_combo.setCurrentIndex(max(0, self.snapshot_combo.findData(
+                s.snapshot_policy)))
+            self.keep_snapshots_spin.setValue(s.retention_days_snapshots or 0)
+            self.keep_events_spin.setValue(s.retention_days_events or 0)
+            self.keep_suspended_spin.setValue(s.retention_days_suspended or 0)
+            self.door_problem: str | None = None
+            try:
+                door = load_door_config()
+            except DoorError as exc:
+                self.door_problem = str(exc)
+                door = DoorConfig()
+            self._show_door_config(door)
+        finally:
+            self._loading = False
+        self._dirty = False
+        self._clear_errors()
+        self.message.clear_message()
+        if self.door_problem:
+            self.message.warning(f"The saved door settings are not usable: {self.door_problem}")
+        self._thresholds_moved()
+
+    def _show_door_config(self, door: DoorConfig) -> None:
+        self.backend_combo.setCurrentIndex(max(0, self.backend_combo.findData(door.backend)))
+        self._show_backend_page(self.backend_combo.currentIndex())
+        self.serial_port_edit.setText(door.serial_port)
+        self.serial_baud_spin.setValue(door.serial_baudrate)
+        self.serial_open_edit.setText(door.serial_open_bytes)
+        self.serial_close_edit.setText(door.serial_close_bytes)
+        self.http_url_edit.setText(door.http_url)
+        self.http_token_edit.setText(door.http_token)
+        self.http_timeout_spin.setValue(door.http_timeout_s)
+        self.gpio_pin_edit.setText(str(door.gpio_pin))
+        self.gpio_high_check.setChecked(door.gpio_active_high)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        if not self._dirty:
+            self.load()
+        self.load_histogram()
+
+    def load_histogram(self) -> None:
+        """Read the score distributions from the log in the background."""
+        db = self.ctx.db
+        recent = EventFilter(start=datetime.now(UTC) - timedelta(days=HISTOGRAM_DAYS))
+        run_task(lambda: score_histogram(db, recent), self._histogram_loaded,
+                 self._histogram_failed)
+
+    def _histogram_loaded(self, histogram: ScoreHistogram) -> None:
+        self.histogram.set_histogram(histogram.edges, histogram.genuine, histogram.impostor)
+        self._thresholds_moved()
+        self.histogram_ready.emit()
+
+    def _histogram_failed(self, exc: BaseException) -> None:
+        self.histogram.set_message(f"The scores could not be read: {error_text(exc)}")
+        self.histogram_ready.emit()
+
+    # -- editing ---------------------------------------------------------------------------
+    def _changed(self, *args: Any) -> None:
+        if not self._loading:
+            self._dirty = True
+
+    @property
+    def dirty(self) -> bool:
+        """There are unsaved changes."""
+        return self._dirty
+
+    def _thresholds_moved(self, *args: Any) -> None:
+        accept = ACCEPT_THRESHOLD if self.accept_default.isChecked() else self.accept_spin.value()
+        reject = REJECT_THRESHOLD if self.reject_default.isChecked() else self.reject_spin.value()
+        self.histogram.set_thresholds(accept, reject)
+
+    def _backend_changed(self, index: int) -> None:
+        self._show_backend_page(index)
+        self._changed()
+
+    def _show_backend_page(self, index: int) -> None:
+        # Only the shown page counts for the height: the on-screen door needs one line,
+        # not the four of the serial relay.
+        for i in range(self.backend_stack.count()):
+            page = self.backend_stack.widget(i)
+            policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
+            page.setSizePolicy(policy, policy)
+        self.backend_stack.setCurrentIndex(index)
+        self.backend_stack.adjustSize()
+
+    def _browse_video(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Use a video file as the camera", "",
+            "Videos (*.mp4 *.avi *.mkv *.mov *.webm);;All files (*)")
+        if path:
+            self.camera_combo.setCurrentText(path)
+
+    # -- validation and saving -------------------------------------------------------------
+    def form_settings(self) -> Settings:
+        """The settings the form describes.
+
+        Raises:
+            SettingsError: a value is invalid (``.key`` names it).
+        """
+        def days(spin: QSpinBox) -> int | None:
+            return spin.value() or None
+
+        return dataclasses.replace(
+            self.ctx.settings,
+            camera_source=self.camera_combo.currentText().strip(),
+            accept_threshold=None if self.accept_default.isChecked()
+            else round(self.accept_spin.value(), 4),
+            reject_threshold=None if self.reject_default.isChecked()
+            else round(self.reject_spin.value(), 4),
+            frames_to_confirm=self.frames_spin.value(),
+            cooldown_s=float(self.cooldown_spin.value()),
+            door_name=self.door_name_edit.text().strip(),
+            unlock_ms=self.unlock_spin.value(),
+            snapshot_policy=self.snapshot_combo.currentData(),
+            retention_days_snapshots=days(self.keep_snapshots_spin),
+            retention_days_events=days(self.keep_events_spin),
+            retention_days_suspended=days(self.keep_suspended_spin),
+        )
+
+    def form_door_config(self) -> DoorConfig:
+        """The door configuration the form describes.
+
+        Raises:
+            DoorError: a value is invalid for the chosen hardware.
+        """
+        pin_text = self.gpio_pin_edit.text().strip()
+        pin: int | str = int(pin_text) if pin_text.isdigit() else pin_text
+        return DoorConfig(
+            backend=self.backend_combo.currentData(),
+            serial_port=self.serial_port_edit.text().strip(),
+            serial_baudrate=self.serial_baud_spin.value(),
+            serial_open_bytes=self.serial_open_edit.text().strip(),
+            serial_close_bytes=self.serial_close_edit.text().strip(),
+            http_url=self.http_url_edit.text().strip(),
+            http_token=self.http_token_edit.text(),
+            http_timeout_s=float(self.http_timeout_spin.value()),
+            gpio_pin=pin,
+            gpio_active_high=self.gpio_high_check.isChecked(),
+        )
+
+    def _widget_for(self, key: str | None) -> QWidget | None:
+        return {
+            "camera_source": self.camera_combo, "door_name": self.door_name_edit,
+            "accept_threshold": self.accept_spin, "reject_threshold": self.reject_spin,
+            "frames_to_confirm": self.frames_spin, "cooldown_s": self.cooldown_spin,
+            "unlock_ms": self.unlock_spin, "snapshot_policy": self.snapshot_combo,
+            "retention_days_snapshots": self.keep_snapshots_spin,
+            "retention_days_events": self.keep_events_spin,
+            "retention_days_suspended": self.keep_suspended_spin,
+        }.get(key or "")
+
+    def _door_widget_for(self, message: str) -> QWidget:
+        lowered = message.lower()
+        for needle, widget in (("serial_port", self.serial_port_edit),
+                               ("open sequence", self.serial_open_edit),
+                               ("close sequence", self.serial_close_edit),
+                               ("http_url", self.http_url_edit),
+                               ("baudrate", self.serial_baud_spin),
+                               ("timeout", self.http_timeout_spin)):
+            if needle in lowered:
+                return widget
+        return self.backend_combo
+
+    def _clear_errors(self) -> None:
+        for widget in self.findChildren(QWidget):
+            if widget.property("settingsError"):
+                widget.setStyleSheet("")
+                widget.setProperty("settingsError", False)
+
+    def _flag(self, widget: QWidget | None, text: str) -> None:
+        self.message.error(text)
+        if widget is not None:
+            widget.setProperty("settingsError", True)
+            widget.setStyleSheet(ERROR_STYLE)
+            widget.setFocus()
+
+    def validate(self) -> tuple[Settings, DoorConfig] | None:
+        """Check the form; on a problem, say what is wrong next to the field and return
+        None."""
+        self._clear_errors()
+        try:
+            settings = self.form_settings()
+        except SettingsError as exc:
+            self._flag(self._widget_for(exc.key), _plain_settings_error(exc))
+            return None
+        accept = settings.accept_threshold if settings.accept_threshold is not None \
+            else ACCEPT_THRESHOLD
+        reject = settings.reject_threshold if settings.reject_threshold is not None \
+            else REJECT_THRESHOLD
+        try:
+            Thresholds(accept=accept, reject=reject)
+        except ValueError:
+            self._flag(self.reject_spin if settings.reject_threshold is not None
+                       else self.accept_spin,
+                       f"The reject threshold ({reject:.4f}) must not be above the accept "
+                       f"threshold ({accept:.4f}).")
+            return None
+        try:
+            door = self.form_door_config()
+        except DoorError as exc:
+            self._flag(self._door_widget_for(str(exc)), str(exc))
+            return None
+        return settings, door
+
+    def save(self) -> bool:
+        """Validate, write both files, apply. Returns whether it was saved."""
+        checked = self.validate()
+        if checked is None:
+            self.save_failed.emit(SettingsError(self.message.text()))
+            return False
+        settings, door = checked
+        try:
+            save_settings(settings)
+            save_door_config(door)
+        except SettingsError as exc:
+            self.message.error(str(exc))
+            self.save_failed.emit(exc)
+            return False
+        try:
+            self.ctx.apply_settings(settings)
+        except (ValueError, TurnstileError) as exc:
+            self.message.warning(f"Saved, but the thresholds could not be applied: "
+                                 f"{error_text(exc)}")
+        self._dirty = False
+        self.message.success("Saved. The new settings are in force.")
+        self.settings_changed.emit(settings)
+        return True
+
+    # -- the door test ---------------------------------------------------------------------
+    def test_door(self) -> bool:
+        """Unlock and relock the door with the form's settings, in the background."""
+        try:
+            door = self.form_door_config()
+        except DoorError as exc:
+            self.door_result.error(str(exc))
+            return False
+        name = self.door_name_edit.text().strip() or self.ctx.settings.door_name
+        unlock_ms = self.unlock_spin.value()
+        self.test_door_button.setEnabled(False)
+        self.door_result.info("Unlocking the door...")
+        run_task(lambda: try_door(door, name, unlock_ms), self._door_tested,
+                 self._door_test_failed)
+        return True
+
+    def _door_tested(self, result: DoorTestResult) -> None:
+        self.test_door_button.setEnabled(True)
+        self.door_result.success(f"The {result.description} unlocked for "
+                                 f"{result.open_ms / 1000:g} s and locked again.")
+        self.door_tested.emit(result)
+
+    def _door_test_failed(self, exc: BaseException) -> None:
+        self.test_door_button.setEnabled(True)
+        self.door_result.error(f"The door test failed: {error_text(exc)}")
+        self.door_tested.emit(exc)
+
+
+def _form(parent: QWidget | None = None) -> QFormLayout:
+    form = QFormLayout(parent) if parent is not None else QFormLayout()
+    # Text fields grow; numbers and lists keep their natural width.
+    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+    return form
+
+
+def _row(*widgets: QWidget) -> QWidget:
+    host = QWidget()
+    layout = QHBoxLayout(host)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for widget in widgets:
+        layout.addWidget(widget)
+    layout.addStretch(1)
+    return host
+
+
+_LABELS = {
+    "camera_source": "Camera", "door_name": "Door name", "accept_threshold": "Accept at",
+    "reject_threshold": "Reject below", "frames_to_confirm": "Confirm over",
+    "cooldown_s": "Cooldown", "unlock_ms": "Unlock for", "snapshot_policy": "Keep a snapshot",
+}
+
+
+def _plain_settings_error(exc: SettingsError) -> str:
+    """The settings error with the field's label instead of its key."""
+    text = str(exc)
+    if exc.key and exc.key in _LABELS:
+        text = text.replace(f"Setting {exc.key!r}", f"\"{_LABELS[exc.key]}\"")
+    return text
+

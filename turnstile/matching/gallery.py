@@ -14,8 +14,10 @@ import numpy.typing as npt
 
 from turnstile.vision.types import Embedding
 
-_CANDIDATES = 32
-"""Top template scores examined to find the best and the second-best *person*."""
+_HEADROOM_ROWS = 1024
+"""Spare rows (at least this many, or N/64) allocated when a gallery is built in one go, so
+that the first enrollments after loading do not copy the whole matrix (0.1 s at 100k
+templates, 1 s at 1M)."""
 
 
 @dataclass(frozen=True)
@@ -74,11 +76,12 @@ class Gallery:
             raise ValueError("embeddings must be an (N, D) array")
         n, dim = embeddings.shape
         gallery = cls(dim)
-        gallery._grow(n)
+        gallery._grow(n + max(_HEADROOM_ROWS, n // 64))
         gallery._matrix[:n] = embeddings
         gallery._employee[:n] = np.asarray(employee_ids, np.int64)
         gallery._template[:n] = np.asarray(template_ids, np.int64)
-        gallery._rows = {int(t): i for i, t in enumerate(gallery._template[:n])}
+        # tolist() gives Python ints in one call: 5x faster than int() on each numpy scalar.
+        gallery._rows = dict(zip(gallery._template[:n].tolist(), range(n)))
         gallery._size = n
         return gallery
 
@@ -162,32 +165,26 @@ class Gallery:
             n = self._size
             if n == 0:
                 return NO_MATCH
+            # One pass over the matrix (N x D multiply-adds, memory-bound: 51 MB read per
+            # probe at 100k templates); the rest is a few O(N) passes over the scores, with
+            # no partition or sort (which added 0.1-0.3 ms at 100k).
             scores = self._matrix[:n] @ vector
             employees = self._employee[:n]
             if exclude_employee is not None:
-                keep = employees != exclude_employee
-                if not keep.any():
+                excluded = np.flatnonzero(employees == exclude_employee)
+                if excluded.size == n:
                     return NO_MATCH
-                if not keep.all():
-                    scores, employees = scores[keep], employees[keep]
-                    templates = self._template[:n][keep]
-                    n = len(scores)
-                else:
-                    templates = self._template[:n]
-            else:
-                templates = self._template[:n]
-            k = min(_CANDIDATES, n)
-            top = np.argpartition(scores, n - k)[n - k:] if k < n else np.arange(n)
-            top = top[np.argsort(scores[top])[::-1]]
-            best = int(top[0])
-            best_employee = employees[best]
-            others = top[employees[top] != best_employee]
-            if others.size:
-                second = float(scores[others[0]])
-            else:
-                rest = scores[employees != best_employee]
-                second = float(rest.max()) if rest.size else -1.0
-            return Match(int(best_employee), int(templates[best]), float(scores[best]), second)
+                scores[excluded] = -np.inf
+            best = int(np.argmax(scores))
+            best_score = float(scores[best])
+            best_employee = int(employees[best])
+            # The runner-up is the best score of any *other* person: blank out every
+            # template of the best person (scores is a fresh array) and take the maximum.
+            scores[np.flatnonzero(employees == best_employee)] = -np.inf
+            second = float(scores.max())
+            if second == -np.inf:
+                second = -1.0
+            return Match(best_employee, int(self._template[best]), best_score, second)
 
     def verify(self, employee_id: int, embedding: Embedding) -> float:
         """Is this that person? The best score over that person's templates

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from turnstile.errors import MultipleFacesError, NoFaceError, TurnstileError
-from turnstile.matching.policy import DUPLICATE_THRESHOLD
+from turnstile.matching.policy import DUPLICATE_THRESHOLD, VERIFY_THRESHOLD
 from turnstile.services.gallery import GalleryService
 from turnstile.storage import repositories as repo
 from turnstile.storage.db import Database
@@ -46,6 +46,18 @@ class DuplicateFaceError(TurnstileError):
         )
         self.employee_number = employee_number
         self.name = name
+        self.score = score
+
+
+class NotSamePersonError(TurnstileError):
+    """A photo added to a person does not look like them (refused unless forced): it would let
+    whoever is in it pass as them."""
+
+    def __init__(self, employee_number: str, name: str, score: float, threshold: float) -> None:
+        super().__init__(
+            f"This photo does not look like employee {employee_number} ({name}): similarity "
+            f"{score:.3f}, where the same person scores at least {threshold:.3f}. Check that it "
+            f"is the right photo; add it anyway only if you are sure.")
         self.score = score
 
 
@@ -88,11 +100,13 @@ class EnrollmentService:
     """
 
     def __init__(self, db: Database, pipeline: FacePipeline, galleries: GalleryService,
-                 duplicate_threshold: float = DUPLICATE_THRESHOLD) -> None:
+                 duplicate_threshold: float = DUPLICATE_THRESHOLD,
+                 same_person_threshold: float = VERIFY_THRESHOLD) -> None:
         self.db = db
         self.pipeline = pipeline
         self.galleries = galleries
         self.duplicate_threshold = duplicate_threshold
+        self.same_person_threshold = same_person_threshold
 
     # -- checking a photo -----------------------------------------------------------------
     def check_photo(self, photo: PhotoInput, *, face_index: int | None = None,
@@ -183,11 +197,25 @@ class EnrollmentService:
                   source: repo.TemplateSource = "photo",
                   source_name: str | None = None) -> EnrollmentResult:
         """Add another photo of an enrolled person (or, with ``replace``, re-enroll them:
-        their old templates are deleted in the same transaction)."""
+        their old templates are deleted in the same transaction).
+
+        Raises:
+            NotSamePersonError: the face does not match the person's enrolled face (unless
+                ``force``).
+            and the errors of :meth:`enroll`.
+        """
         with self.db.session() as s:
-            repo.get_employee(s, employee_id)
+            person = repo.get_employee(s, employee_id)
         check = self.check_photo(photo, face_index=face_index, exclude_employee=employee_id)
         warnings = self._gate(check, force)
+        assert check.face.embedding is not None
+        score = self.galleries.everyone.verify(employee_id, check.face.embedding)
+        if -1.0 < score < self.same_person_threshold:  # -1: no enrolled face to compare with
+            if not force:
+                raise NotSamePersonError(person.employee_number, person.name, score,
+                                         self.same_person_threshold)
+            warnings.append(f"added although the face does not look like the enrolled one "
+                            f"(similarity {score:.3f})")
         crop = _face_crop_jpeg(check.face)
         assert check.face.embedding is not None
         with self.db.session() as s:

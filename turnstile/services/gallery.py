@@ -6,6 +6,9 @@ import logging
 import threading
 import time
 
+import numpy as np
+import numpy.typing as npt
+
 from turnstile.matching.gallery import Gallery
 from turnstile.storage import repositories as repo
 from turnstile.storage.db import Database
@@ -21,6 +24,12 @@ class GalleryService:
     * ``everyone``: every template of the model, suspended and expired people included: for
       the duplicate check at enrollment and to tell a suspended person why the door stays
       shut.
+
+    A person with several photos is one row: the mean of their embeddings, normalised.
+    Measured on LFW (747 people enrolled from two photos each, 1,861 probes of them, 2,722
+    strangers; flip TTA): averaged templates give rank-1 97.4 %, FNIR 20.5 % at FPIR 1e-2 and
+    46.9 % at 1e-3; keeping both and taking the best (max over templates) gives 97.0 %,
+    24.2 % and 57.3 %; one photo alone 93.0 %, 40.4 %, 57.9 %.
 
     Args:
         db: the database.
@@ -67,11 +76,13 @@ class GalleryService:
         with self.db.session() as s:
             rows_all = repo.load_gallery_rows(s, self.model_id, employee_id=employee_id,
                                               everyone=True)
-            rows_allowed = {r[0] for r in repo.load_gallery_rows(s, self.model_id,
-                                                                 employee_id=employee_id)}
-        templates = [(tid, repo.embedding_from_bytes(data)) for tid, _, data in rows_all]
-        everyone.replace_employee(employee_id, templates)
-        allowed.replace_employee(employee_id, [t for t in templates if t[0] in rows_allowed])
+            rows_allowed = repo.allowed_template_ids(s, self.model_id, employee_id=employee_id)
+        template_ids, employee_ids, embeddings = repo.gallery_arrays(rows_all)
+        embeddings = embeddings.reshape(len(rows_all), self.dim)
+        row_ids, _, means = _fuse_per_person(template_ids, employee_ids, embeddings)
+        fused = list(zip(row_ids.tolist(), means))
+        everyone.replace_employee(employee_id, fused)
+        allowed.replace_employee(employee_id, fused if rows_allowed else [])
 
     def _ensure_loaded(self) -> None:
         with self._lock:
@@ -82,14 +93,39 @@ class GalleryService:
         start = time.perf_counter()
         with self.db.session() as s:
             rows_all = repo.load_gallery_rows(s, self.model_id, everyone=True)
-            allowed_ids = {r[0] for r in repo.load_gallery_rows(s, self.model_id)}
+            allowed_ids = repo.allowed_template_ids(s, self.model_id)
         template_ids, employee_ids, embeddings = repo.gallery_arrays(rows_all)
         embeddings = embeddings.reshape(len(rows_all), self.dim)
-        everyone = Gallery.from_arrays(template_ids, employee_ids, embeddings)
-        keep = [i for i, t in enumerate(template_ids.tolist()) if t in allowed_ids]
-        allowed = Gallery.from_arrays(template_ids[keep], employee_ids[keep], embeddings[keep])
+        row_ids, people, means = _fuse_per_person(template_ids, employee_ids, embeddings)
+        everyone = Gallery.from_arrays(row_ids, people, means)
+        # A person is allowed or not as a whole (status and validity are per person).
+        keep = np.fromiter((t in allowed_ids for t in row_ids.tolist()), bool,
+                           count=len(row_ids))
+        allowed = Gallery.from_arrays(row_ids[keep], people[keep], means[keep])
         self.load_seconds = time.perf_counter() - start
         self.loaded_at = time.time()
         log.info("galleries loaded: %d of %d templates may open the door (%.2f s)",
                  len(allowed), len(everyone), self.load_seconds)
         return allowed, everyone
+
+
+def _fuse_per_person(template_ids: npt.NDArray[np.int64], employee_ids: npt.NDArray[np.int64],
+                     embeddings: npt.NDArray[np.float32]
+                     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
+                                npt.NDArray[np.float32]]:
+    """One row per person: the normalised mean of their embeddings, named by their newest
+    template's id.
+
+    Returns:
+        ``(row template ids, employee ids, fused embeddings)``.
+    """
+    if len(employee_ids) == 0:
+        return template_ids, employee_ids, embeddings
+    order = np.lexsort((template_ids, employee_ids))
+    people = employee_ids[order]
+    starts = np.flatnonzero(np.r_[True, people[1:] != people[:-1]])
+    ends = np.r_[starts[1:], len(people)]
+    sums = np.add.reduceat(embeddings[order], starts, axis=0)
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    fused = (sums / np.maximum(norms, 1e-12)).astype(np.float32)
+    return template_ids[order][ends - 1], people[starts], fused

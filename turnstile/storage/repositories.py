@@ -547,9 +547,28 @@ def load_gallery_rows(
         everyone: include suspended and expired employees too (duplicate checks, and telling
             a suspended person why the door stays shut).
     """
+    columns = (FaceTemplate.id, FaceTemplate.employee_id, FaceTemplate.embedding)
+    stmt = _gallery_select(columns, model_id, now, employee_id, everyone)
+    # Core execution on the session's connection: no ORM row processing, ~30% faster.
+    # No ORDER BY: the gallery does not care, and sorting 100k rows costs a temporary B-tree.
+    return [tuple(row) for row in session.connection().execute(stmt)]  # type: ignore[misc]
+
+
+def allowed_template_ids(
+    session: Session, model_id: str, *, now: datetime | None = None,
+    employee_id: int | None = None,
+) -> set[int]:
+    """Ids of the templates :func:`load_gallery_rows` would return (without ``everyone``),
+    without reading the embeddings."""
+    stmt = _gallery_select((FaceTemplate.id,), model_id, now, employee_id, everyone=False)
+    return set(session.connection().execute(stmt).scalars())
+
+
+def _gallery_select(columns: tuple[Any, ...], model_id: str, now: datetime | None,
+                    employee_id: int | None, everyone: bool) -> Select[Any]:
     moment = _check_aware("now", now) or utcnow()
     stmt = (
-        select(FaceTemplate.id, FaceTemplate.employee_id, FaceTemplate.embedding)
+        select(*columns)
         .join(Employee, Employee.id == FaceTemplate.employee_id)
         .where(FaceTemplate.model_id == model_id)
     )
@@ -561,9 +580,7 @@ def load_gallery_rows(
         )
     if employee_id is not None:
         stmt = stmt.where(FaceTemplate.employee_id == employee_id)
-    # Core execution on the session's connection: no ORM row processing, ~30% faster.
-    # No ORDER BY: the gallery does not care, and sorting 100k rows costs a temporary B-tree.
-    return [tuple(row) for row in session.connection().execute(stmt)]  # type: ignore[misc]
+    return stmt
 
 
 def gallery_arrays(

@@ -1,0 +1,254 @@
+"""The Door page, offscreen, with the real worker over real video files made from real face
+photos, a recording door and a real SQLite file: what the person at the door and the
+facilities manager see."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "door"))
+
+from door_support import (  # noqa: E402
+    Portrait,
+    RecordingDoor,
+    empty_frames,
+    passage_frames,
+    write_video,
+)
+
+from turnstile.app import AppContext  # noqa: E402
+from turnstile.capture import CameraState  # noqa: E402
+from turnstile.config import Settings  # noqa: E402
+from turnstile.door import LockState  # noqa: E402
+from turnstile.gui.door_page import DoorPage  # noqa: E402
+from turnstile.storage import repositories as repo  # noqa: E402
+
+WAIT_MS = 20_000
+
+
+@pytest.fixture
+def ctx(tmp_path, photo_pipeline):
+    settings = Settings(snapshot_policy="all", unlock_ms=300, cooldown_s=5.0)
+    context = AppContext(settings, database_url="sqlite:///" + str(tmp_path / "t.db"))
+    context._photo_pipeline = photo_pipeline  # share the loaded models between tests
+    yield context
+    from PySide6.QtCore import QThreadPool
+
+    QThreadPool.globalInstance().waitForDone(30_000)  # the page's loads read the database
+    context.close()
+
+
+@pytest.fixture
+def make_page(qtbot, ctx, pipeline):
+    pages = []
+
+    def make(source, door=None, **kwargs):
+        page = DoorPage(ctx, source=str(source), door_backend=door or RecordingDoor(),
+                        pipeline_factory=lambda: pipeline, **kwargs)
+        qtbot.addWidget(page)
+        page.resize(1000, 720)
+        page.show()
+        pages.append(page)
+        return page
+
+    yield make
+    for page in pages:
+        page.shutdown()
+
+
+def enroll(ctx, photo, number, name):
+    return ctx.enrollment.enroll(photo, employee_number=number, name=name, consent=True
+                                 ).employee_id
+
+
+def events(ctx):
+    with ctx.db.session() as s:
+        return [(e.decision, e.employee_id, e.reason, repo.get_event_snapshot(s, e.id))
+                for e in repo.query_events(s, None, newest_first=False)]
+
+
+@pytest.fixture
+def obama_video(shared_data, tmp_path):
+    people = shared_data / "people"
+    frames = empty_frames(20) + passage_frames(Portrait(people / "Barack_Obama" / "obama2.jpg"),
+                                               90) + empty_frames(20)
+    return write_video(tmp_path / "obama.avi", frames)
+
+
+def test_enrolled_person_sees_welcome_and_the_door_opens_once(qtbot, ctx, make_page,
+                                                              shared_data, obama_video):
+    obama = enroll(ctx, shared_data / "people" / "Barack_Obama" / "obama.jpg", "E1",
+                   "Barack Obama")
+    door = RecordingDoor()
+    page = make_page(obama_video, door)
+    qtbot.waitUntil(lambda: page.banner_kind == "granted", timeout=WAIT_MS)
+    assert page.banner_title.text() == "Welcome, Barack Obama"
+    # The enrolled photo arrives from the database off the GUI thread.
+    qtbot.waitUntil(lambda: page.banner_photo.isVisible(), timeout=WAIT_MS)
+    if (shot := __import__("os").environ.get("TURNSTILE_SCREENSHOT")):
+        page.grab().save(shot)
+    qtbot.waitUntil(lambda: door.count("open") == 1, timeout=WAIT_MS)
+    # Status bar: camera frame rate, processing time, door state.
+    qtbot.waitUntil(lambda: "fps" in page.status_camera.text(), timeout=WAIT_MS)
+    assert re.search(r"video file obama\.avi · \d+\.\d fps", page.status_camera.text())
+    assert re.search(r"Processing: \d+ ms/frame", page.status_processing.text())
+    assert page.status_door.text().startswith("Door: ")
+    assert page.video.frames_painted > 10
+    page.shutdown()
+    assert door.count("open") == 1
+    assert door.commands[-2:] == ["close", "release"]
+    logged = events(ctx)
+    assert logged[0][:2] == ("granted", obama) and logged[0][3] is not None
+
+
+def test_door_pill_shows_open_while_unlocked(qtbot, ctx, make_page, shared_data, obama_video):
+    ctx.settings = Settings(unlock_ms=5000)
+    enroll(ctx, shared_data / "people" / "Barack_Obama" / "obama.jpg", "E1", "Barack Obama")
+    page = make_page(obama_video)
+    qtbot.waitUntil(lambda: page.door_pill.text() == "OPEN", timeout=WAIT_MS)
+    assert "Door: open" in page.status_door.text()
+
+
+def test_stranger_sees_not_recognised_and_the_door_stays_shut(qtbot, ctx, make_page,
+                                                            shared_data, tmp_path):
+    people = shared_data / "people"
+    enroll(ctx, people / "Barack_Obama" / "obama.jpg", "E1", "Barack Obama")
+    video = write_video(tmp_path / "biden.avi", empty_frames(20) + passage_frames(
+        Portrait(people / "Joe_Biden" / "biden2.jpg"), 120))
+    door = RecordingDoor()
+    page = make_page(video, door)
+    qtbot.waitUntil(lambda: page.banner_kind == "unknown", timeout=WAIT_MS)
+    assert page.banner_title.text() == "Not recognised"
+    page.shutdown()
+    assert door.count("open") == 0
+    assert [e[:3] for e in events(ctx)][0] == ("unknown", None, "not an enrolled person")
+
+
+def test_suspended_person_is_told_why(qtbot, ctx, make_page, shared_data, obama_video):
+    obama = enroll(ctx, shared_data / "people" / "Barack_Obama" / "obama.jpg", "E1",
+                   "Barack Obama")
+    with ctx.db.session() as s:
+        repo.set_employee_status(s, obama, "suspended")
+    door = RecordingDoor()
+    page = make_page(obama_video, door)
+    qtbot.waitUntil(lambda: page.banner_kind == "denied", timeout=WAIT_MS)
+    assert page.banner_title.text() == "Access denied"
+    assert "Barack Obama: suspended" in page.banner_detail.text()
+    page.shutdown()
+    assert door.count("open") == 0
+    assert events(ctx)[0][:3] == ("denied", obama, "suspended")
+
+
+def test_file_ending_shows_camera_lost_logs_it_and_reconnects(qtbot, ctx, make_page,
+                                                             tmp_path):
+    video = write_video(tmp_path / "short.avi", empty_frames(30))
+    door = RecordingDoor()
+    page = make_page(video, door)
+    qtbot.waitUntil(lambda: page.banner_kind == "error", timeout=WAIT_MS)
+    assert page.banner_title.text() == "Camera lost – the door is locked"
+    assert "Reconnecting" in page.banner_detail.text()
+    assert page.status_camera.text() == "Camera: lost, reconnecting"
+    # The file is opened again: the picture comes back.
+    qtbot.waitUntil(lambda: page._camera_status.state is CameraState.LIVE, timeout=WAIT_MS)
+    page.shutdown()
+    assert ("error", None, "camera lost") in [e[:3] for e in events(ctx)]
+    assert door.count("open") == 0 and door.count("close") >= 2
+
+
+def test_no_camera_says_so_and_offers_a_video_file(qtbot, ctx, make_page, obama_video,
+                                                  monkeypatch):
+    page = make_page("97")  # no webcam at index 97
+    qtbot.waitUntil(lambda: page.notice.isVisible(), timeout=WAIT_MS)
+    assert page.banner_title.text() == "No camera – the door is locked"
+    assert "No camera was found at index 97" in page.notice_text.text()
+    assert page.open_file_button.isVisible()
+    assert not page.video.has_picture
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *a, **k: (str(obama_video), "Videos")))
+    qtbot.mouseClick(page.open_file_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.video.has_picture, timeout=WAIT_MS)
+    assert not page.notice.isVisible()
+    qtbot.waitUntil(lambda: "obama.avi" in page.status_camera.text(), timeout=WAIT_MS)
+    assert ("error", None, "camera unavailable") in [e[:3] for e in events(ctx)]
+
+
+def test_door_failure_is_shown_and_the_door_is_told_to_lock(qtbot, ctx, make_page,
+                                                           shared_data, obama_video):
+    enroll(ctx, shared_data / "people" / "Barack_Obama" / "obama.jpg", "E1", "Barack Obama")
+    door = RecordingDoor()
+    door.fail_open = True
+    page = make_page(obama_video, door)
+    qtbot.waitUntil(lambda: page.door_pill.text() == "DOOR FAULT", timeout=WAIT_MS)
+    assert "relay not answering" in page.status_door.text()
+    assert page.notice.isVisible() and "did not respond" in page.notice_text.text()
+    assert page.door.state is LockState.FAULT
+    i = door.commands.index("open-failed")
+    qtbot.waitUntil(lambda: "close" in door.commands[i + 1:], timeout=WAIT_MS)
+
+
+def test_shutdown_stops_the_worker_and_locks_the_door(qtbot, ctx, make_page, obama_video):
+    door = RecordingDoor()
+    page = make_page(obama_video, door)
+    qtbot.waitUntil(lambda: page.video.has_picture, timeout=WAIT_MS)
+    page.shutdown()
+    assert not page.vision_thread.isRunning()
+    assert door.commands[-2:] == ["close", "release"]
+    page.shutdown()  # twice is harmless
+
+
+def test_demo_shows_the_stranger_then_opens_once_she_is_enrolled(qtbot, ctx, make_page):
+    door = RecordingDoor()
+    page = make_page("demo", door, realtime=False)
+    qtbot.waitUntil(lambda: page.demo_bar.isVisible(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: page.banner_kind == "unknown", timeout=WAIT_MS)
+    qtbot.mouseClick(page.demo_enrol_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: any(d.verdict == "granted" for d in page.decisions),
+                    timeout=60_000)
+    granted = [d for d in page.decisions if d.verdict == "granted"]
+    assert granted[0].name == "Eileen Collins (demo)"
+    qtbot.waitUntil(lambda: door.count("open") >= 1, timeout=WAIT_MS)
+
+
+def test_main_window_closes_the_door_on_exit(qtbot, ctx, pipeline, obama_video, monkeypatch):
+    from turnstile.gui import door_page
+    from turnstile.gui.main_window import MainWindow
+
+    door = RecordingDoor()
+    original = door_page.DoorPage.__init__
+
+    def with_test_parts(self, ctx, parent=None, **kwargs):
+        original(self, ctx, parent, door_backend=door, pipeline_factory=lambda: pipeline,
+                 **kwargs)
+
+    monkeypatch.setattr(door_page.DoorPage, "__init__", with_test_parts)
+    window = MainWindow(ctx, source=str(obama_video))
+    qtbot.addWidget(window)
+    window.show()
+    page = window.pages[0]
+    qtbot.waitUntil(lambda: page.video.has_picture, timeout=WAIT_MS)
+    window.close()
+    assert not page.vision_thread.isRunning()
+    assert door.commands[-2:] == ["close", "release"]
+
+
+def test_missing_models_are_reported_and_the_door_stays_locked(qtbot, ctx, obama_video):
+    from turnstile.errors import ModelFileError
+
+    def broken():
+        raise ModelFileError("Model file dlib_resnet_v1.tflite is corrupt. Reinstall Turnstile.")
+
+    door = RecordingDoor()
+    page = DoorPage(ctx, source=str(obama_video), door_backend=door, pipeline_factory=broken)
+    qtbot.addWidget(page)
+    page.show()
+    qtbot.waitUntil(lambda: page.notice.isVisible(), timeout=WAIT_MS)
+    assert "could not be loaded" in page.notice_text.text()
+    assert "Reinstall Turnstile" in page.notice_text.text()
+    page.shutdown()
+    assert door.count("open") == 0 and door.commands[-2:] == ["close", "release"]

@@ -1,0 +1,193 @@
+"""The Settings page: validation shown next to the field, nothing written on a refusal,
+settings and door hardware saved as TOML and applied at once, the score plot, the door
+test; and the settings fields the page added."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from turnstile import config
+from turnstile.config import Settings, SettingsError, load_settings
+from turnstile.door.config import DoorConfig, load_door_config
+from turnstile.gui.settings_door import dump_door_config, save_door_config
+from turnstile.gui.settings_page import SettingsPage
+from turnstile.matching.policy import ACCEPT_THRESHOLD, REJECT_THRESHOLD
+from turnstile.storage import repositories as repo
+
+WAIT_MS = 30_000
+
+
+# --- the new settings fields --------------------------------------------------------------
+
+
+def test_retention_fields_round_trip(tmp_path: Path) -> None:
+    original = Settings(retention_days_snapshots=30, retention_days_events=365,
+                        retention_days_suspended=None)
+    path = config.save_settings(original, tmp_path / "config.toml")
+    assert load_settings(path) == original
+    assert "# retention_days_suspended" in path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("changes", "key"), [
+    ({"retention_days_events": 0}, "retention_days_events"),
+    ({"retention_days_snapshots": 40_000}, "retention_days_snapshots"),
+    ({"retention_days_suspended": 2.5}, "retention_days_suspended"),
+    ({"accept_threshold": 1.5}, "accept_threshold"),
+    ({"accept_threshold": 0.95, "reject_threshold": 0.96}, "reject_threshold"),
+])
+def test_bad_values_name_the_key(changes: dict, key: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        dataclasses.replace(Settings(), **changes)
+    assert caught.value.key == key
+
+
+def test_door_config_round_trip(tmp_path: Path) -> None:
+    door = DoorConfig(backend="http", http_url="http://10.0.0.5/door", http_token='a"b\\c',
+                      http_timeout_s=1.5, gpio_pin="GPIO17", gpio_active_high=False)
+    path = save_door_config(door, tmp_path / "door.toml")
+    assert load_door_config(path) == door
+    assert "backend = \"http\"" in dump_door_config(door)
+
+
+# --- the page -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def page(ctx, qtbot):
+    widget = SettingsPage(ctx)
+    qtbot.addWidget(widget)
+    widget.resize(1200, 740)
+    with qtbot.waitSignal(widget.histogram_ready, timeout=WAIT_MS):
+        widget.show()
+    return widget
+
+
+def test_shows_the_settings_in_force(ctx, qtbot) -> None:
+    ctx.settings = Settings(camera_source="rtsp://cam.local/stream", frames_to_confirm=4,
+                            cooldown_s=2.5, accept_threshold=0.96, snapshot_policy="all",
+                            retention_days_snapshots=14, door_name="Back door", unlock_ms=1500)
+    widget = SettingsPage(ctx)
+    qtbot.addWidget(widget)
+    assert widget.camera_combo.currentText() == "rtsp://cam.local/stream"
+    assert widget.frames_spin.value() == 4 and widget.cooldown_spin.value() == 2.5
+    assert not widget.accept_default.isChecked() and widget.accept_spin.value() == 0.96
+    assert widget.reject_default.isChecked() and not widget.reject_spin.isEnabled()
+    assert widget.snapshot_combo.currentData() == "all"
+    assert widget.keep_snapshots_spin.value() == 14
+    assert widget.keep_events_spin.text() == "Keep forever"
+    assert widget.door_name_edit.text() == "Back door" and widget.unlock_spin.value() == 1500
+    assert widget.backend_combo.currentData() == "simulated"
+    assert not widget.dirty
+
+
+def test_a_bad_value_is_shown_and_nothing_is_written(ctx, page, qtbot) -> None:
+    page.camera_combo.setEditText("   ")
+    with qtbot.waitSignal(page.save_failed):
+        qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
+    assert page.message.kind == "error" and "Camera" in page.message.text()
+    assert page.camera_combo.property("settingsError")
+    assert not config.config_path().exists()
+    assert ctx.settings == Settings()
+
+
+def test_reject_above_accept_is_refused(page, qtbot) -> None:
+    page.accept_default.setChecked(False)
+    page.reject_default.setChecked(False)
+    page.accept_spin.setValue(0.95)
+    page.reject_spin.setValue(0.96)
+    assert not page.save()
+    assert "must not be above" in page.message.text()
+    assert page.reject_spin.property("settingsError")
+    page.reject_default.setChecked(True)  # the default reject (0.94...) <= 0.95: fine
+    page.accept_spin.setValue(0.93)  # but now the default reject is above the accept
+    assert not page.save()
+    assert f"{REJECT_THRESHOLD:.4f}" in page.message.text()
+
+
+def test_serial_door_needs_a_port(page, qtbot) -> None:
+    page.backend_combo.setCurrentIndex(page.backend_combo.findData("serial"))
+    assert page.backend_stack.currentIndex() == 1
+    page.serial_port_edit.clear()
+    assert not page.save()
+    assert "serial_port" in page.message.text() or "port" in page.message.text().lower()
+    assert page.serial_port_edit.property("settingsError")
+    assert not config.config_path().exists()
+    page.serial_port_edit.setText("/dev/ttyUSB0")
+    page.serial_open_edit.setText("A0 01 ZZ")
+    assert not page.save()
+    assert page.serial_open_edit.property("settingsError")
+
+
+def test_save_writes_toml_and_applies_at_once(ctx, page, qtbot, models) -> None:
+    recognition = ctx.recognition  # already in use (the door would hold it)
+    page.camera_combo.setEditText("1")
+    page.frames_spin.setValue(5)
+    page.cooldown_spin.setValue(2.5)
+    page.accept_default.setChecked(False)
+    page.accept_spin.setValue(0.9600)
+    page.snapshot_combo.setCurrentIndex(page.snapshot_combo.findData("all"))
+    page.keep_snapshots_spin.setValue(30)
+    page.door_name_edit.setText("Side door")
+    page.backend_combo.setCurrentIndex(page.backend_combo.findData("http"))
+    page.http_url_edit.setText("http://127.0.0.1:8080/door")
+    assert page.dirty
+    with qtbot.waitSignal(page.settings_changed) as blocker:
+        assert page.save()
+    saved = blocker.args[0]
+    assert saved == ctx.settings == load_settings()
+    assert (saved.camera_source, saved.frames_to_confirm, saved.cooldown_s,
+            saved.accept_threshold, saved.reject_threshold, saved.snapshot_policy,
+            saved.retention_days_snapshots, saved.retention_days_events, saved.door_name) == (
+        "1", 5, 2.5, 0.96, None, "all", 30, None, "Side door")
+    door = load_door_config()
+    assert door.backend == "http" and door.http_url == "http://127.0.0.1:8080/door"
+    assert recognition.thresholds.accept == 0.96  # in force without a restart
+    assert page.message.kind == "success" and not page.dirty
+
+
+def test_undo_changes(ctx, page) -> None:
+    page.frames_spin.setValue(9)
+    page.load()
+    assert page.frames_spin.value() == ctx.settings.frames_to_confirm and not page.dirty
+
+
+def test_score_plot_from_the_log(ctx, qtbot) -> None:
+    with ctx.db.session() as s:
+        door = repo.get_or_create_door(s, "Main").id
+        ada = repo.create_employee(s, employee_number="E1", name="Ada").id
+        now = datetime.now(UTC)
+        for score in (0.97, 0.975, 0.98):
+            repo.add_event(s, door_id=door, decision="granted", employee_id=ada, at=now,
+                           score=score)
+        for score in (0.90, 0.91):
+            repo.add_event(s, door_id=door, decision="unknown", at=now, score=score)
+    widget = SettingsPage(ctx)
+    qtbot.addWidget(widget)
+    with qtbot.waitSignal(widget.histogram_ready, timeout=WAIT_MS):
+        widget.show()
+    assert sum(widget.histogram.genuine) == 3 and sum(widget.histogram.impostor) == 2
+    assert widget.histogram.accept == pytest.approx(ACCEPT_THRESHOLD)
+    widget.accept_default.setChecked(False)
+    widget.accept_spin.setValue(0.97)
+    assert widget.histogram.accept == pytest.approx(0.97)  # the line follows the setting
+
+
+def test_test_the_door(page, qtbot) -> None:
+    page.unlock_spin.setValue(100)
+    with qtbot.waitSignal(page.door_tested, timeout=WAIT_MS) as blocker:
+        assert page.test_door()
+    assert blocker.args[0].description.startswith("on-screen door")
+    assert page.door_result.kind == "success" and "locked again" in page.door_result.text()
+
+    page.backend_combo.setCurrentIndex(page.backend_combo.findData("serial"))
+    page.serial_port_edit.setText("/dev/turnstile-no-such-port")
+    with qtbot.waitSignal(page.door_tested, timeout=WAIT_MS) as blocker:
+        page.test_door()
+    assert isinstance(blocker.args[0], Exception)
+    assert page.door_result.kind == "error" and "Traceback" not in page.door_result.text()
+    assert page.test_door_button.isEnabled()

@@ -1,0 +1,280 @@
+"""The door station's work on one frame, without Qt: detect, recognise the largest face,
+apply the door policy, tell the door, log the decision.
+
+The vision worker (``turnstile.gui.vision_worker``) runs this on its thread for each frame;
+benchmarks and the soak test run it directly. Everything here is owned by that one thread
+except the door commander and the event writer, whose ``request_*``/``submit`` calls only
+queue work for their own threads and never block.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from turnstile.capture.base import CapturedFrame
+from turnstile.door.commander import DoorCommander
+from turnstile.matching.door_policy import (
+    DoorPolicy,
+    DoorState,
+    FaceObservation,
+    GallerySnapshot,
+    Recognition,
+    Verdict,
+    door_advice,
+)
+from turnstile.matching.policy import Outcome, Thresholds
+from turnstile.services.access_log import EventRecord, EventWriter, error_record
+from turnstile.storage.db import Database
+from turnstile.storage.models import utcnow
+from turnstile.vision.pipeline import FacePipeline
+from turnstile.vision.quality import assess
+from turnstile.vision.types import Box
+
+log = logging.getLogger(__name__)
+
+STARTING_MESSAGE = "Starting: loading the staff list…"
+
+
+@dataclass(frozen=True)
+class FaceView:
+    """One face as drawn on the preview (no biometric data).
+
+    Attributes:
+        box: ``(x, y, w, h)`` in frame pixels.
+        label: the person's name, "Unknown", or '' (not evaluated).
+        score: the best similarity (None when not evaluated).
+        hint: colour hint: granted, denied, unknown, unsure, checking, guidance or other
+            (a face that does not decide).
+        primary: whether this face decides.
+    """
+
+    box: Box
+    label: str
+    score: float | None
+    hint: str
+    primary: bool
+
+
+@dataclass(frozen=True)
+class FrameReport:
+    """What one processed frame showed (sent to the screen for every frame).
+
+    Attributes:
+        seq: the worker's frame sequence number (newer frames have larger numbers).
+        source_generation: increases each time the camera source is changed.
+        frame_index: the camera's frame number.
+        t_capture: when the camera delivered the frame (monotonic seconds).
+        frame_size: ``(width, height)`` of the frame the boxes refer to.
+        faces: every face found, the deciding one marked ``primary``.
+        state: what the door tells the person now.
+        message: the advice or reason shown with it.
+        employee_id: who the deciding face looks like (None when unknown or not sure).
+        name: that person's name ('' when none).
+        passage: the current passage (track) id, 0 when nobody is in view.
+        process_ms: time spent on this frame (detection, embedding, decision).
+    """
+
+    seq: int
+    source_generation: int
+    frame_index: int
+    t_capture: float
+    frame_size: tuple[int, int]
+    faces: tuple[FaceView, ...]
+    state: DoorState
+    message: str
+    employee_id: int | None
+    name: str
+    passage: int
+    process_ms: float
+
+
+@dataclass(frozen=True)
+class StationDecision:
+    """A decision the station acted on (the door was told, the event was queued).
+
+    Attributes:
+        verdict: granted, denied, unknown or error.
+        passage: the passage it was taken for (0 for errors).
+        employee_id: the person (None for unknown faces and errors).
+        name: the person's name ('' when none).
+        reason: why it was denied, or the error.
+        score: the deciding frame's best similarity (None for errors).
+        at: when (aware, UTC).
+        seq: the frame sequence number it was taken on (0 for errors).
+        source_generation: see :class:`FrameReport`.
+        t_capture: when that frame was captured (monotonic seconds; 0 for errors).
+        t_decided: when the decision was taken (monotonic seconds).
+    """
+
+    verdict: str
+    passage: int
+    employee_id: int | None
+    name: str
+    reason: str
+    score: float | None
+    at: datetime
+    seq: int = 0
+    source_generation: int = 0
+    t_capture: float = 0.0
+    t_decided: float = 0.0
+
+
+def load_snapshot(db: Database, model_id: str, dim: int, thresholds: Thresholds,
+                  generation: int = 0) -> GallerySnapshot:
+    """Read the galleries and every person's details from the database (a background job:
+    ~0.3 s for 100k templates).
+
+    The galleries are read first: a person enrolled in between is then in the people list
+    too, and a person deleted in between is found in the gallery without details, which
+    is refused ("not on the staff list").
+    """
+    from turnstile.services.gallery import GalleryService
+    from turnstile.services.recognition import PersonInfo
+    from turnstile.storage import repositories as repo
+
+    galleries = GalleryService(db, model_id, dim)
+    galleries.reload()
+    with db.session() as s:
+        people = {e.id: PersonInfo.of(e) for e in repo.list_employees(s)}
+    return GallerySnapshot(galleries.gallery, galleries.everyone, people, thresholds, generation)
+
+
+def load_face_crop(db: Database, employee_id: int) -> bytes | None:
+    """The enrolled face crop (JPEG) shown in the banner: the newest template's."""
+    from turnstile.storage import repositories as repo
+
+    with db.session() as s:
+        for template in reversed(repo.list_templates(s, employee_id)):
+            if template.face_crop:
+                return bytes(template.face_crop)
+    return None
+
+
+class DoorStation:
+    """Frame -> faces -> decision -> door and access log.
+
+    Args:
+        pipeline: the vision pipeline (owned by the calling thread).
+        policy: the door policy.
+        door: the door commander (None: no door, e.g. evaluation).
+        events: the access-log writer (None: nothing logged).
+        snapshot: what to match against; None until loaded (no decision is taken then).
+    """
+
+    def __init__(self, pipeline: FacePipeline, policy: DoorPolicy, *,
+                 door: DoorCommander | None = None, events: EventWriter | None = None,
+                 snapshot: GallerySnapshot | None = None) -> None:
+        self.pipeline = pipeline
+        self.policy = policy
+        self.door = door
+        self.events = events
+        self.snapshot = snapshot
+        self.model_id = pipeline.model_id
+        self.source_generation = 0
+
+    def set_snapshot(self, snapshot: GallerySnapshot) -> None:
+        """Swap in a newly loaded gallery snapshot (between two frames)."""
+        self.snapshot = snapshot
+
+    def process(self, frame: CapturedFrame, seq: int, now: float | None = None
+                ) -> tuple[FrameReport, StationDecision | None]:
+        """Process one frame.
+
+        Args:
+            frame: from the camera.
+            seq: the worker's sequence number for it.
+            now: the policy's clock for this frame (default: its capture time).
+
+        Returns:
+            The report to draw, and the decision taken on this frame (usually None).
+        """
+        started = time.perf_counter()
+        image = frame.image
+        faces = self.pipeline.detect(image)
+        snapshot = self.snapshot
+        primary_index = max(range(len(faces)), key=lambda i: faces[i].area) if faces else None
+        recognition: Recognition | None = None
+        advice: tuple[str, ...] = ()
+        if primary_index is not None:
+            primary = self.pipeline.embed(image, [faces[primary_index]])[0]
+            advice = door_advice(assess(primary).problems)
+            if snapshot is not None and not advice and primary.embedding is not None:
+                recognition = snapshot.recognise(primary.embedding)
+        observations = [
+            FaceObservation(f.box, advice if i == primary_index else (),
+                            recognition if i == primary_index else None)
+            for i, f in enumerate(faces)
+        ]
+        t = frame.t_capture if now is None else now
+        if snapshot is None:
+            step_state, step_message, decision_step = DoorState.CHECKING, STARTING_MESSAGE, None
+            step_employee, passage = None, 0
+        else:
+            step = self.policy.update(t, observations)
+            step_state, step_message, decision_step = step.state, step.message, step.decision
+            step_employee, passage = step.employee_id, step.passage
+
+        decision: StationDecision | None = None
+        if decision_step is not None and snapshot is not None:
+            decision = self._act(decision_step.verdict, decision_step.passage,
+                                 decision_step.employee_id, decision_step.reason,
+                                 decision_step.score, snapshot, frame, seq)
+        name = snapshot.name_of(step_employee) if snapshot is not None else ""
+        views = tuple(
+            self._view(f.box, i == primary_index, recognition, advice, step_state, snapshot)
+            for i, f in enumerate(faces))
+        height, width = image.shape[:2]
+        report = FrameReport(seq, self.source_generation, frame.index, frame.t_capture,
+                             (width, height), views, step_state, step_message, step_employee,
+                             name, passage, (time.perf_counter() - started) * 1000.0)
+        return report, decision
+
+    def camera_problem(self, reason: str) -> StationDecision:
+        """The camera was lost (or cannot be opened): close the door, forget the passage in
+        progress, log an "error" event with ``reason``."""
+        if self.door is not None:
+            self.door.request_close(reason)
+        self.policy.reset()
+        at = utcnow()
+        if self.events is not None:
+            self.events.submit(error_record(reason, at, self.model_id))
+        return StationDecision("error", 0, None, "", reason, None, at,
+                               source_generation=self.source_generation,
+                               t_decided=time.monotonic())
+
+    # -- internals ---------------------------------------------------------------------------
+    def _act(self, verdict: Verdict, passage: int, employee_id: int | None, reason: str,
+             score: float, snapshot: GallerySnapshot, frame: CapturedFrame,
+             seq: int) -> StationDecision:
+        if verdict is Verdict.GRANTED and self.door is not None:
+            self.door.request_open(passage)
+        at = utcnow()
+        if self.events is not None:
+            self.events.submit(EventRecord(
+                verdict.value, at, employee_id, reason or None, score,
+                snapshot.thresholds.accept, self.model_id), frame.image)
+        log.info("door decision: %s (passage %d, employee id %s)", verdict.value, passage,
+                 employee_id)
+        return StationDecision(verdict.value, passage, employee_id,
+                               snapshot.name_of(employee_id), reason, score, at, seq,
+                               self.source_generation, frame.t_capture, time.monotonic())
+
+    @staticmethod
+    def _view(box: Box, primary: bool, r: Recognition | None, advice: tuple[str, ...],
+              state: DoorState, snapshot: GallerySnapshot | None) -> FaceView:
+        if not primary:
+            return FaceView(box, "", None, "other", False)
+        if advice or r is None or snapshot is None:
+            return FaceView(box, "", None, "guidance" if advice else "checking", True)
+        if r.outcome is Outcome.MATCH:
+            name = snapshot.name_of(r.employee_id)
+            if r.refusal is not None:
+                return FaceView(box, f"{name} ({r.refusal})", r.score, "denied", True)
+            hint = "granted" if state is DoorState.GRANTED else "checking"
+            return FaceView(box, name, r.score, hint, True)
+        if r.outcome is Outcome.UNKNOWN:
+            return FaceView(box, "Unknown", r.score, "unknown", True)
+        return FaceView(box, "?", r.score, "unsure", True)
