@@ -90,6 +90,6 @@ def test_two_processes_importing_at_once_lose_nothing(tmp_path, db_url, db_file,
         connection.close()
     assert orphans == 0
     assert sorted(numbers) == sorted([n for n, _, _ in a_rows + b_rows] + ["S-1"])
-    # Both processes really wrote at the same time: their rows interleave in id order.
-    firsts = [n[0] for n in numbers if n != "S-1"]
-    assert sum(a != b for a, b in zip(firsts, firsts[1:])) > 1
+    # Whether the two imports overlapped in time depends on the machine's load (one may load
+    # its models faster and finish first), so it is not asserted here; the storage test of
+    # two writer processes (tests/storage/test_storage_concurrency.py) does assert it.

@@ -41,16 +41,25 @@ class MainWindow(QMainWindow):
         from turnstile.gui.people_page import PeoplePage
         from turnstile.gui.settings_page import SettingsPage
 
-        self.pages: list[QWidget] = [
-            DoorPage(ctx, source=source),
-            EnrollPage(ctx),
-            PeoplePage(ctx),
-            AccessLogPage(ctx),
-            SettingsPage(ctx),
-        ]
+        self.door = DoorPage(ctx, source=source)
+        self.enroll = EnrollPage(ctx)
+        self.people = PeoplePage(ctx)
+        self.settings_page = SettingsPage(ctx)
+        self.pages: list[QWidget] = [self.door, self.enroll, self.people, AccessLogPage(ctx),
+                                     self.settings_page]
+        # What the desk changes reaches the door at once, not at the next periodic reload.
+        self.enroll.enrolled.connect(self.door.reload_gallery)
+        self.people.person_changed.connect(self.door.reload_gallery)
+        self.people.person_deleted.connect(self.door.reload_gallery)
+        self.settings_page.settings_changed.connect(self._settings_changed)
         self.nav = QListWidget()
         self.nav.setObjectName("nav")
-        self.nav.setFixedWidth(170)
+        self.nav.setFixedWidth(180)
+        self.nav.setStyleSheet(
+            "QListWidget#nav { font-size: 15px; border: none; background: palette(window); }"
+            "QListWidget#nav::item { padding: 12px 16px; }"
+            "QListWidget#nav::item:selected { background: palette(highlight);"
+            " color: palette(highlighted-text); }")
         self.stack = QStackedWidget()
         for i, page in enumerate(self.pages):
             item = QListWidgetItem(getattr(page, "title", type(page).__name__))
@@ -71,6 +80,12 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.statusBar().showMessage(f"Database: {ctx.database_url.split('?')[0]}")
         self.nav.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def _settings_changed(self, settings: object) -> None:
+        self.door.reload_gallery()  # new thresholds
+        source = getattr(settings, "camera_source", None)
+        if source and not self.door.is_demo and source != self.door.source:
+            self.door.set_source(source)
 
     def show_page(self, page_type: type) -> QWidget:
         """Switch to the page of that class and return it."""
