@@ -10,7 +10,6 @@ from turnstile.gui import door_page
 from turnstile.gui.main_window import MainWindow
 
 
-
 @pytest.fixture
 def window(qtbot, ctx, monkeypatch):
     reloads: list[int] = []
