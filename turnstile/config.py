@@ -316,22 +316,31 @@ def save_settings(settings: Settings, path: Path | str | None = None) -> Path:
     """
     _validate(settings)
     file = Path(path) if path is not None else config_path()
-    text = dump_settings(settings)
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=file.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as tmp:
-                tmp.write(text)
-                tmp.flush()
-                os.fsync(tmp.fileno())
-            os.replace(tmp_name, file)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+        write_text_atomically(file, dump_settings(settings))
     except OSError as exc:
         raise SettingsError(
             f"Settings file {file} cannot be written: {exc.strerror or exc}"
         ) from exc
     log.info("Settings saved to %s", file)
     return file
+
+
+def write_text_atomically(file: Path, text: str) -> None:
+    """Write a text file so that a crash or a full disk leaves the old file or the new one,
+    never half of either (temporary file, fsync, rename).
+
+    Raises:
+        OSError: the folder or the file cannot be written.
+    """
+    file.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=file.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as tmp:
+            tmp.write(text)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, file)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from turnstile.config import SettingsError
+from turnstile.config import SettingsError, write_text_atomically
 from turnstile.door.base import DoorError
 from turnstile.door.config import DoorConfig, door_config_path
 from turnstile.door.factory import create_door
@@ -62,19 +60,8 @@ def save_door_config(config: DoorConfig, path: Path | str | None = None) -> Path
         SettingsError: the file cannot be written.
     """
     file = Path(path) if path is not None else door_config_path()
-    text = dump_door_config(config)
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=file.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as tmp:
-                tmp.write(text)
-                tmp.flush()
-                os.fsync(tmp.fileno())
-            os.replace(tmp_name, file)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+        write_text_atomically(file, dump_door_config(config))
     except OSError as exc:
         raise SettingsError(f"The door settings {file} cannot be written: "
                             f"{exc.strerror or exc}") from exc

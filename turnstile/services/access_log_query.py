@@ -25,6 +25,7 @@ from sqlalchemy import Integer, Select, case, cast, func, literal_column, or_, s
 
 from turnstile.storage import repositories as repo
 from turnstile.storage.db import Database
+from turnstile.storage.errors import DatabaseError
 from turnstile.storage.models import AccessEvent, Door, Employee
 
 log = logging.getLogger(__name__)
@@ -286,7 +287,8 @@ def _utc_hour_expr(dialect: str) -> Any:
         return func.substr(AccessEvent.at, 1, 13)
     if dialect == "postgresql":
         return func.to_char(func.timezone("UTC", AccessEvent.at), "YYYY-MM-DD HH24")
-    raise NotImplementedError(f"hourly counts are not written for {dialect}")
+    raise DatabaseError(f"The access-log charts support SQLite and PostgreSQL databases, "
+                        f"not {dialect}.")
 
 
 def _granted_expr() -> Any:
