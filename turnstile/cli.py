@@ -215,6 +215,9 @@ def _add_eval_parsers(verbs: Any) -> None:
                        help="folder for identify_det.png (default: here)")
     ident.add_argument("--no-flip", action="store_true",
                        help="embed without flip test-time augmentation")
+    from turnstile.evaluation.liveness import add_liveness_parser
+
+    add_liveness_parser(ev_verbs)
 
 
 # --- running ------------------------------------------------------------------------------
@@ -796,6 +799,10 @@ def _eval(args: argparse.Namespace) -> int:
         ident = evaluate_identify(pipeline, args.data_dir, plot_dir=args.plots)
         print(json.dumps(ident.to_json()) if args.json else ident.to_text())
         return EXIT_OK
+    if args.eval_verb == "liveness":
+        from turnstile.evaluation.liveness import run_liveness_eval
+
+        return run_liveness_eval(args)
     return EXIT_USAGE
 
 

@@ -117,7 +117,7 @@ class VideoView(QWidget):
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRoundedRect(rect, 6, 6)
         text = face.label
-        if face.score is not None:
+        if face.score is not None and face.score > -1.0:  # -1: nobody enrolled to compare
             text = f"{text}  {face.score:.3f}" if text else f"{face.score:.3f}"
         if not text:
             return

@@ -356,9 +356,14 @@ class MotionCue:
             hole_x1 = max(0, int(min(width, x + 1.2 * w)) - rx0)
             ring[hole_y:, hole_x0:hole_x1] = 0
             around = cv2.goodFeaturesToTrack(gray[ry0:ry1, rx0:rx1], 40, 0.01, 4, mask=ring)
-        face = empty if face is None else (face + np.float32([ix0, iy0])).astype(np.float32)
-        around = empty if around is None else \
-            (around + np.float32([rx0, ry0])).astype(np.float32)
+        if face is None:
+            face = empty
+        else:
+            face = (face + np.array([ix0, iy0], np.float32)).astype(np.float32)
+        if around is None:
+            around = empty
+        else:
+            around = (around + np.array([rx0, ry0], np.float32)).astype(np.float32)
         return face, around
 
     @staticmethod
