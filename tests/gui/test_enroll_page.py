@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
@@ -108,7 +108,7 @@ def test_a_dropped_photo_is_loaded(page, qtbot, people_dir) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(people_dir / "Joe_Biden" / "biden.jpg"))])
     target = page.preview
-    enter = QDragEnterEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+    enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime,
                             Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(target, enter)
     assert enter.isAccepted()
@@ -124,7 +124,7 @@ def test_a_dropped_text_file_is_refused(page, tmp_path) -> None:
     text.write_text("hello")
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(text))])
-    enter = QDragEnterEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+    enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime,
                             Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(page.preview, enter)
     assert not enter.isAccepted()
