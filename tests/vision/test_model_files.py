@@ -58,3 +58,8 @@ def test_detector_file_in_the_embedder_slot_is_refused(tmp_path):
 def test_shipped_embedder_contract():
     embedder = FaceEmbedder(resources.model_path(resources.EMBEDDER))
     assert embedder.chip_px == 150 and embedder.dim == 128
+
+
+def test_the_app_has_an_icon():
+    icon = resources.icon_path()
+    assert icon is not None and icon.read_bytes().startswith(b"\x89PNG")
