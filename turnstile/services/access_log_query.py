@@ -143,39 +143,10 @@ class ScoreHistogram:
 # --- filtering ----------------------------------------------------------------------------
 
 
-def _check_aware(name: str, value: datetime | None) -> datetime | None:
-    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
-        raise ValueError(f"{name} must be a timezone-aware datetime")
-    return value
-
-
 def apply_filter(stmt: Select[Any], flt: EventFilter | None, *,
                  time_ordered: bool = False) -> Select[Any]:
-    """Add the ``WHERE`` clauses of ``flt`` to a select over ``access_events``.
-
-    Args:
-        time_ordered: read through the time index: the query reads rows newest first with a
-            ``LIMIT``, or its date range is short. The decision and door conditions are then
-            written so that the database cannot use their indexes (``decision || ''``,
-            ``door_id + 0``): each matches a large share of the log, and SQLite would
-            otherwise fetch all of them and sort (300-450 ms for 1M events) instead of
-            walking the time index and stopping after one page (1-40 ms).
-    """
-    if flt is None:
-        return stmt
-    if flt.start is not None:
-        stmt = stmt.where(AccessEvent.at >= _check_aware("start", flt.start))
-    if flt.end is not None:
-        stmt = stmt.where(AccessEvent.at < _check_aware("end", flt.end))
-    if flt.employee_id is not None:
-        stmt = stmt.where(AccessEvent.employee_id == flt.employee_id)
-    if flt.decisions is not None:
-        decision = AccessEvent.decision.concat("") if time_ordered else AccessEvent.decision
-        stmt = stmt.where(decision.in_(list(flt.decisions)))
-    if flt.door_id is not None:
-        door = AccessEvent.door_id + 0 if time_ordered else AccessEvent.door_id
-        stmt = stmt.where(door == flt.door_id)
-    return stmt
+    """Add the ``WHERE`` clauses of ``flt`` (see :func:`repositories.event_filter`)."""
+    return repo.event_filter(stmt, flt, time_ordered=time_ordered)
 
 
 SHORT_RANGE = timedelta(days=31)
@@ -226,7 +197,8 @@ def fetch_events(
     stmt = apply_filter(_event_columns(), flt, time_ordered=True)
     if after is not None:
         at, event_id = after
-        _check_aware("after", at)
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError("after must be a timezone-aware datetime")
         # "at <= X" first so that the time index gives a range to walk.
         stmt = stmt.where(AccessEvent.at <= at,
                           or_(AccessEvent.at < at, AccessEvent.id < event_id))

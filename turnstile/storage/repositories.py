@@ -713,7 +713,18 @@ def add_event(
     return event
 
 
-def _event_filter(stmt: Select[Any], flt: EventFilter | None) -> Select[Any]:
+def event_filter(stmt: Select[Any], flt: EventFilter | None, *,
+                 time_ordered: bool = False) -> Select[Any]:
+    """Add the ``WHERE`` clauses of ``flt`` to a select over ``access_events``.
+
+    Args:
+        time_ordered: read through the time index: the query reads rows newest first with a
+            ``LIMIT``, or its date range is short. The decision and door conditions are then
+            written so that the database cannot use their indexes (``decision || ''``,
+            ``door_id + 0``): each matches a large share of the log, and SQLite would
+            otherwise fetch all of them and sort (300-450 ms for 1M events) instead of
+            walking the time index and stopping after one page (1-40 ms).
+    """
     if flt is None:
         return stmt
     if flt.start is not None:
@@ -723,9 +734,11 @@ def _event_filter(stmt: Select[Any], flt: EventFilter | None) -> Select[Any]:
     if flt.employee_id is not None:
         stmt = stmt.where(AccessEvent.employee_id == flt.employee_id)
     if flt.decisions is not None:
-        stmt = stmt.where(AccessEvent.decision.in_(list(flt.decisions)))
+        decision = AccessEvent.decision.concat("") if time_ordered else AccessEvent.decision
+        stmt = stmt.where(decision.in_(list(flt.decisions)))
     if flt.door_id is not None:
-        stmt = stmt.where(AccessEvent.door_id == flt.door_id)
+        door = AccessEvent.door_id + 0 if time_ordered else AccessEvent.door_id
+        stmt = stmt.where(door == flt.door_id)
     return stmt
 
 
@@ -753,13 +766,13 @@ def query_events(
 
     Snapshots are not loaded; use :func:`get_event_snapshot`.
     """
-    stmt = _event_filter(_event_select(newest_first), flt).limit(limit).offset(offset)
+    stmt = event_filter(_event_select(newest_first), flt).limit(limit).offset(offset)
     return list(session.scalars(stmt))
 
 
 def count_events(session: Session, flt: EventFilter | None = None) -> int:
     """Count the access events matching ``flt``."""
-    return int(session.scalar(_event_filter(select(func.count(AccessEvent.id)), flt)) or 0)
+    return int(session.scalar(event_filter(select(func.count(AccessEvent.id)), flt)) or 0)
 
 
 def iter_events(
@@ -777,7 +790,7 @@ def iter_events(
     """
     last: tuple[datetime, int] | None = None
     while True:
-        stmt = _event_filter(_event_select(newest_first), flt)
+        stmt = event_filter(_event_select(newest_first), flt)
         if last is not None:
             at, event_id = last
             if newest_first:
