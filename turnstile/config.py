@@ -244,16 +244,14 @@ def load_settings(path: Path | str | None = None) -> Settings:
     """
     file = Path(path) if path is not None else config_path()
     try:
-        raw = file.read_bytes()
-    except FileNotFoundError:
-        log.info("No settings file at %s; using defaults", file)
-        return Settings()
+        data = read_toml_file(file)
     except OSError as exc:
         raise SettingsError(f"Settings file {file} cannot be read: {exc.strerror or exc}") from exc
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except ValueError as exc:
         raise SettingsError(f"Settings file {file} is not valid TOML: {exc}") from exc
+    if data is None:
+        log.info("No settings file at %s; using defaults", file)
+        return Settings()
     try:
         return settings_from_dict(data, source=str(file))
     except SettingsError as exc:
@@ -324,6 +322,20 @@ def save_settings(settings: Settings, path: Path | str | None = None) -> Path:
         ) from exc
     log.info("Settings saved to %s", file)
     return file
+
+
+def read_toml_file(file: Path) -> dict[str, Any] | None:
+    """The contents of a TOML file, or None when there is no such file.
+
+    Raises:
+        OSError: the file exists but cannot be read.
+        ValueError: it is not UTF-8 TOML (``tomllib.TOMLDecodeError`` is a ValueError).
+    """
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        return None
+    return tomllib.loads(raw.decode("utf-8"))
 
 
 def write_text_atomically(file: Path, text: str) -> None:

@@ -25,12 +25,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from turnstile.config import config_dir
+from turnstile.config import config_dir, read_toml_file
 from turnstile.door.base import DoorError
 from turnstile.door.serial_relay import parse_hex_bytes
 
@@ -109,15 +108,13 @@ def load_door_config(path: Path | str | None = None) -> DoorConfig:
     """
     file = Path(path) if path is not None else door_config_path()
     try:
-        raw = file.read_bytes()
-    except FileNotFoundError:
-        return DoorConfig()
+        data = read_toml_file(file)
     except OSError as exc:
         raise DoorError(f"The door settings {file} cannot be read ({exc.strerror}).") from exc
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except ValueError as exc:
         raise DoorError(f"The door settings {file} are not valid TOML ({exc}).") from None
+    if data is None:
+        return DoorConfig()
     try:
         return door_config_from_dict(data)
     except DoorError as exc:
