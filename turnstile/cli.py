@@ -177,7 +177,32 @@ def build_parser() -> argparse.ArgumentParser:
     bulk.add_argument("--force", action="store_true",
                       help="enroll faces that look like someone already enrolled")
     bulk.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    groups = {"employees": emp, "logs": logs_verbs}
+    for module in _extensions():
+        module.add_parsers(verbs, groups, common)
     return parser
+
+
+_EXTENSIONS: tuple[str, ...] = ()
+"""Modules that add commands: each has ``add_parsers(verbs, groups, common)`` (``groups``
+maps "employees" and "logs" to their sub-parsers, ``common`` is the parents list with --db)
+and ``HANDLERS``, a dict from a command path such as ``("logs", "verify")`` or
+``("calibrate",)`` to a handler ``(args, ctx) -> exit code``."""
+
+
+def _extensions() -> list[Any]:
+    import importlib
+
+    return [importlib.import_module(name) for name in _EXTENSIONS]
+
+
+def _extension_handler(path: tuple[str, ...]) -> Handler | None:
+    for module in _extensions():
+        handler = module.HANDLERS.get(path)
+        if handler is not None:
+            return handler
+    return None
 
 
 def _hint(exc: TurnstileError) -> str:
@@ -270,10 +295,15 @@ Handler = Callable[[argparse.Namespace, "AppContext"], int]
 
 def _handler(args: argparse.Namespace) -> Handler | None:
     if args.verb == "employees":
-        return _EMPLOYEE_HANDLERS[args.employees_verb]
-    if args.verb == "logs":
-        return _logs_export
-    return _HANDLERS.get(args.verb)
+        path: tuple[str, ...] = ("employees", args.employees_verb)
+        builtin = _EMPLOYEE_HANDLERS.get(args.employees_verb)
+    elif args.verb == "logs":
+        path = ("logs", args.logs_verb)
+        builtin = _logs_export if args.logs_verb == "export" else None
+    else:
+        path = (args.verb,)
+        builtin = _HANDLERS.get(args.verb)
+    return builtin if builtin is not None else _extension_handler(path)
 
 
 def _with_context(handler: Handler, args: argparse.Namespace, ctx: AppContext | None) -> int:
