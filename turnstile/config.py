@@ -41,6 +41,10 @@ DATABASE_FILENAME = "turnstile.db"
 SnapshotPolicy = Literal["all", "denied", "none"]
 """Which access events keep a camera snapshot: every event, refusals only, or none."""
 SNAPSHOT_POLICIES: tuple[str, ...] = get_args(SnapshotPolicy)
+LivenessModeName = Literal["passive", "challenge", "off"]
+LIVENESS_MODES: tuple[str, ...] = get_args(LivenessModeName)
+MAX_SPOOF_ATTEMPTS = 100
+MAX_SPOOF_LOCKOUT_MIN = 24 * 60.0
 
 MAX_DOOR_NAME_CHARS = 200
 """Same limit as the ``doors.name`` column."""
@@ -48,6 +52,9 @@ MAX_UNLOCK_MS = 60_000
 """A door held open for more than a minute is a misconfiguration, not a setting."""
 MAX_RETENTION_DAYS = 36_500
 """Retention periods are at most a hundred years; "keep forever" is ``None``."""
+MAX_IDLE_LOGOUT_MIN = 240
+"""An operator idle for four hours has left; a longer idle logout is not a setting."""
+MAX_FAILED_LOGINS_LIMIT = 100
 THRESHOLD_RANGE = (-1.0, 1.0)
 """Match scores are cosine similarities, so a threshold outside [-1, 1] can never matter."""
 
@@ -83,12 +90,22 @@ class Settings:
         frames_to_confirm: consecutive agreeing frames needed before a decision.
         cooldown_s: seconds before the same person can trigger the door again.
         unlock_ms: how long the door stays unlocked.
+        idle_logout_min: minutes without a key press or mouse move after which the window
+            logs the operator out and goes back to the door page.
+        max_failed_logins: failed logins in a row that lock an account (15 minutes, or
+            until an admin enables it again).
         retention_days_snapshots: camera snapshots older than this many days are erased
             (the events stay); ``None`` keeps them.
         retention_days_events: access events older than this many days are deleted;
             ``None`` keeps them.
         retention_days_suspended: people suspended for longer than this many days are
             deleted with their templates; ``None`` keeps them.
+        liveness_mode: ``"passive"`` (a natural blink and no sign of a photo or screen before
+            the door opens), ``"challenge"`` (the door also asks for a blink or a head turn)
+            or ``"off"`` (no liveness check: a photo of an employee opens the door).
+        spoof_max_attempts: failed liveness checks in a row after which the identity that
+            was presented is locked out at this door.
+        spoof_lockout_min: how long that lockout lasts, in minutes.
     """
 
     database_url: str | None = None
@@ -100,9 +117,14 @@ class Settings:
     frames_to_confirm: int = 3
     cooldown_s: float = 5.0
     unlock_ms: int = 3000
+    idle_logout_min: int = 5
+    max_failed_logins: int = 5
     retention_days_snapshots: int | None = None
     retention_days_events: int | None = None
     retention_days_suspended: int | None = None
+    liveness_mode: LivenessModeName = "passive"
+    spoof_max_attempts: int = 3
+    spoof_lockout_min: float = 10.0
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -197,6 +219,26 @@ def _validate(s: Settings) -> None:
     _check_number("unlock_ms", s.unlock_ms, integer=True)
     if not 1 <= s.unlock_ms <= MAX_UNLOCK_MS:
         raise _fail("unlock_ms", f"must be between 1 and {MAX_UNLOCK_MS}, not {s.unlock_ms}.")
+    _check_number("idle_logout_min", s.idle_logout_min, integer=True)
+    if not 1 <= s.idle_logout_min <= MAX_IDLE_LOGOUT_MIN:
+        raise _fail("idle_logout_min", f"must be between 1 and {MAX_IDLE_LOGOUT_MIN} minutes, "
+                                       f"not {s.idle_logout_min}.")
+    _check_number("max_failed_logins", s.max_failed_logins, integer=True)
+    if not 1 <= s.max_failed_logins <= MAX_FAILED_LOGINS_LIMIT:
+        raise _fail("max_failed_logins", f"must be between 1 and {MAX_FAILED_LOGINS_LIMIT}, "
+                                         f"not {s.max_failed_logins}.")
+    if s.liveness_mode not in LIVENESS_MODES:
+        raise _fail("liveness_mode",
+                    f"must be one of {', '.join(LIVENESS_MODES)}; got {s.liveness_mode!r}.")
+    _check_number("spoof_max_attempts", s.spoof_max_attempts, integer=True)
+    if not 1 <= s.spoof_max_attempts <= MAX_SPOOF_ATTEMPTS:
+        raise _fail("spoof_max_attempts",
+                    f"must be between 1 and {MAX_SPOOF_ATTEMPTS}, not {s.spoof_max_attempts}.")
+    _check_number("spoof_lockout_min", s.spoof_lockout_min, integer=False)
+    if not 0 < s.spoof_lockout_min <= MAX_SPOOF_LOCKOUT_MIN:
+        raise _fail("spoof_lockout_min",
+                    f"must be above 0 and at most {MAX_SPOOF_LOCKOUT_MIN:g} minutes, "
+                    f"not {s.spoof_lockout_min}.")
     for key in ("retention_days_snapshots", "retention_days_events", "retention_days_suspended"):
         days = getattr(s, key)
         if days is not None:

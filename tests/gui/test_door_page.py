@@ -34,7 +34,10 @@ WAIT_MS = 20_000
 
 @pytest.fixture
 def ctx(tmp_path, photo_pipeline):
-    settings = Settings(snapshot_policy="all", unlock_ms=300, cooldown_s=5.0)
+    # These tests are about recognition and the door; a moving photo stands for the person,
+    # which the liveness check would rightly refuse (its own tests: test_door_liveness.py).
+    settings = Settings(snapshot_policy="all", unlock_ms=300, cooldown_s=5.0,
+                        liveness_mode="off")
     context = AppContext(settings, database_url="sqlite:///" + str(tmp_path / "t.db"))
     context._photo_pipeline = photo_pipeline  # share the loaded models between tests
     yield context
@@ -252,3 +255,42 @@ def test_missing_models_are_reported_and_the_door_stays_locked(qtbot, ctx, obama
     assert "Reinstall Turnstile" in page.notice_text.text()
     page.shutdown()
     assert door.count("open") == 0 and door.commands[-2:] == ["close", "release"]
+
+
+def test_photo_held_up_with_liveness_on_is_refused_without_naming_anyone(
+        qtbot, tmp_path, photo_pipeline, pipeline, shared_data):
+    settings = Settings(snapshot_policy="denied", unlock_ms=300, cooldown_s=0.5,
+                        liveness_mode="passive", spoof_max_attempts=1, spoof_lockout_min=5)
+    context = AppContext(settings, database_url="sqlite:///" + str(tmp_path / "l.db"))
+    context._photo_pipeline = photo_pipeline
+    people = shared_data / "people"
+    enroll(context, people / "Barack_Obama" / "obama.jpg", "E1", "Barack Obama")
+    frames = passage_frames(Portrait(people / "Barack_Obama" / "obama2.jpg"), 300, seed=4)
+    video = write_video(tmp_path / "held_up.avi", frames)
+    door = RecordingDoor()
+    page = DoorPage(context, source=str(video), door_backend=door,
+                    pipeline_factory=lambda: pipeline)
+    qtbot.addWidget(page)
+    page.show()
+    alerts = []
+    page.alert_raised.connect(alerts.append)
+    try:
+        qtbot.waitUntil(lambda: any(d.verdict == "spoof" for d in page.decisions),
+                        timeout=30_000)
+        assert page.banner_kind == "denied"
+        assert page.banner_title.text() == "Access denied"
+        assert "live person" in page.banner_detail.text()
+        assert "Obama" not in page.banner_detail.text()
+        # One attempt allowed: the lockout alert reaches whoever listens (the admin's window).
+        qtbot.waitUntil(lambda: bool(alerts), timeout=5_000)
+        assert "locked out" in alerts[0] and "Barack Obama" in alerts[0]
+    finally:
+        page.shutdown()
+        from PySide6.QtCore import QThreadPool
+
+        QThreadPool.globalInstance().waitForDone(30_000)
+        with context.db.session() as s:
+            logged = [e.decision for e in repo.query_events(s, None, newest_first=False)]
+        context.close()
+    assert door.count("open") == 0
+    assert logged[0] == "spoof"

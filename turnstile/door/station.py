@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from turnstile.capture.base import CapturedFrame
 from turnstile.door.commander import DoorCommander
+from turnstile.door.liveness_gate import DoorLiveness
 from turnstile.matching.door_policy import (
     DoorPolicy,
     DoorState,
     FaceObservation,
     GallerySnapshot,
+    LivenessCheck,
     Recognition,
     Verdict,
     door_advice,
@@ -31,7 +33,7 @@ from turnstile.storage.db import Database
 from turnstile.storage.models import utcnow
 from turnstile.vision.pipeline import FacePipeline
 from turnstile.vision.quality import assess
-from turnstile.vision.types import Box
+from turnstile.vision.types import Box, Face, Frame
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +98,7 @@ class StationDecision:
     """A decision the station acted on (the door was told, the event was queued).
 
     Attributes:
-        verdict: granted, denied, unknown or error.
+        verdict: granted, denied, unknown, spoof or error.
         passage: the passage it was taken for (0 for errors).
         employee_id: the person (None for unknown faces and errors).
         name: the person's name ('' when none).
@@ -107,6 +109,8 @@ class StationDecision:
         source_generation: see :class:`FrameReport`.
         t_capture: when that frame was captured (monotonic seconds; 0 for errors).
         t_decided: when the decision was taken (monotonic seconds).
+        alert: set when the decision needs an administrator's attention (an identity was
+            locked out after repeated spoofs); '' otherwise.
     """
 
     verdict: str
@@ -120,6 +124,7 @@ class StationDecision:
     source_generation: int = 0
     t_capture: float = 0.0
     t_decided: float = 0.0
+    alert: str = ""
 
 
 def load_snapshot(db: Database, model_id: str, dim: int, thresholds: Thresholds,
@@ -162,16 +167,19 @@ class DoorStation:
         door: the door commander (None: no door, e.g. evaluation).
         events: the access-log writer (None: nothing logged).
         snapshot: what to match against; None until loaded (no decision is taken then).
+        liveness: the liveness check and spoof lockout (None: no liveness check).
     """
 
     def __init__(self, pipeline: FacePipeline, policy: DoorPolicy, *,
                  door: DoorCommander | None = None, events: EventWriter | None = None,
-                 snapshot: GallerySnapshot | None = None) -> None:
+                 snapshot: GallerySnapshot | None = None,
+                 liveness: DoorLiveness | None = None) -> None:
         self.pipeline = pipeline
         self.policy = policy
         self.door = door
         self.events = events
         self.snapshot = snapshot
+        self.liveness = liveness if liveness is not None and liveness.enabled else None
         self.model_id = pipeline.model_id
         self.source_generation = 0
 
@@ -198,17 +206,23 @@ class DoorStation:
         primary_index = max(range(len(faces)), key=lambda i: faces[i].area) if faces else None
         recognition: Recognition | None = None
         advice: tuple[str, ...] = ()
+        live: LivenessCheck | None = None
+        t = frame.t_capture if now is None else now
         if primary_index is not None:
             primary = self.pipeline.embed(image, [faces[primary_index]])[0]
             advice = door_advice(assess(primary).problems)
             if snapshot is not None and not advice and primary.embedding is not None:
                 recognition = snapshot.recognise(primary.embedding)
+            if self.liveness is not None:
+                recognition, live = self._liveness(image, primary, recognition, t)
+        elif self.liveness is not None:
+            self.liveness.check(image, None, None, t)
         observations = [
             FaceObservation(f.box, advice if i == primary_index else (),
-                            recognition if i == primary_index else None)
+                            recognition if i == primary_index else None,
+                            live if i == primary_index else None)
             for i, f in enumerate(faces)
         ]
-        t = frame.t_capture if now is None else now
         if snapshot is None:
             step_state, step_message, decision_step = DoorState.CHECKING, STARTING_MESSAGE, None
             step_employee, passage = None, 0
@@ -221,10 +235,12 @@ class DoorStation:
         if decision_step is not None and snapshot is not None:
             decision = self._act(decision_step.verdict, decision_step.passage,
                                  decision_step.employee_id, decision_step.reason,
-                                 decision_step.score, snapshot, frame, seq)
+                                 decision_step.score, snapshot, frame, seq, t,
+                                 decision_step.liveness_score)
         name = snapshot.name_of(step_employee) if snapshot is not None else ""
         views = tuple(
-            self._view(f.box, i == primary_index, recognition, advice, step_state, snapshot)
+            self._view(f.box, i == primary_index, recognition, advice, step_state, snapshot,
+                       live)
             for i, f in enumerate(faces))
         height, width = image.shape[:2]
         report = FrameReport(seq, self.source_generation, frame.index, frame.t_capture,
@@ -238,6 +254,8 @@ class DoorStation:
         if self.door is not None:
             self.door.request_close(reason)
         self.policy.reset()
+        if self.liveness is not None:
+            self.liveness.reset()
         at = utcnow()
         if self.events is not None:
             self.events.submit(error_record(reason, at, self.model_id))
@@ -246,27 +264,62 @@ class DoorStation:
                                t_decided=time.monotonic())
 
     # -- internals ---------------------------------------------------------------------------
+    def _liveness(self, image: Frame, face: Face, recognition: Recognition | None, t: float
+                  ) -> tuple[Recognition | None, LivenessCheck | None]:
+        """Check the deciding face's liveness; refuse an identity locked out for spoofs."""
+        assert self.liveness is not None
+        if recognition is not None and recognition.outcome is Outcome.UNKNOWN:
+            return recognition, None  # a stranger is refused anyway: spare the check
+        matched = recognition is not None and recognition.outcome is Outcome.MATCH
+        employee_id = recognition.employee_id if matched and recognition is not None else None
+        if recognition is not None and recognition.allowed and employee_id is not None:
+            locked = self.liveness.refusal(employee_id, t)
+            if locked is not None:
+                recognition = replace(recognition, refusal=locked)
+        return recognition, self.liveness.check(image, face, employee_id, t)
+
     def _act(self, verdict: Verdict, passage: int, employee_id: int | None, reason: str,
              score: float, snapshot: GallerySnapshot, frame: CapturedFrame,
-             seq: int) -> StationDecision:
+             seq: int, t: float, liveness_score: float | None) -> StationDecision:
         if verdict is Verdict.GRANTED and self.door is not None:
             self.door.request_open(passage)
+        alert = ""
+        if self.liveness is not None:
+            if verdict is Verdict.SPOOF and self.liveness.spoofed(employee_id, t):
+                minutes = self.liveness.lockout.lockout_s / 60.0
+                alert = (f"{snapshot.name_of(employee_id) or 'An employee'}'s identity was "
+                         f"presented by {self.liveness.max_attempts} spoofs in a row at this "
+                         f"door and is locked out here for {minutes:g} min.")
+                reason = (f"{reason} Identity locked out for {minutes:g} min after "
+                          f"{self.liveness.max_attempts} spoofs in a row.")
+                log.warning("spoof alert: employee id %s locked out for %g min", employee_id,
+                            minutes)
+            elif verdict is Verdict.GRANTED:
+                self.liveness.passed(employee_id)
         at = utcnow()
         if self.events is not None:
             self.events.submit(EventRecord(
                 verdict.value, at, employee_id, reason or None, score,
-                snapshot.thresholds.accept, self.model_id), frame.image)
+                snapshot.thresholds.accept, self.model_id, liveness_score), frame.image)
         log.info("door decision: %s (passage %d, employee id %s)", verdict.value, passage,
                  employee_id)
         return StationDecision(verdict.value, passage, employee_id,
                                snapshot.name_of(employee_id), reason, score, at, seq,
-                               self.source_generation, frame.t_capture, time.monotonic())
+                               self.source_generation, frame.t_capture, time.monotonic(),
+                               alert)
 
     @staticmethod
     def _view(box: Box, primary: bool, r: Recognition | None, advice: tuple[str, ...],
-              state: DoorState, snapshot: GallerySnapshot | None) -> FaceView:
+              state: DoorState, snapshot: GallerySnapshot | None,
+              live: LivenessCheck | None = None) -> FaceView:
         if not primary:
             return FaceView(box, "", None, "other", False)
+        if state is DoorState.SPOOF:
+            return FaceView(box, "Not a live person", None, "denied", True)
+        if live is not None and live.state != "live" and r is not None \
+                and r.outcome is Outcome.MATCH and r.refusal is None:
+            # Not named before liveness is confirmed: a photo held up learns nothing.
+            return FaceView(box, "", None, "checking", True)
         if advice or r is None or snapshot is None:
             return FaceView(box, "", None, "guidance" if advice else "checking", True)
         if r.outcome is Outcome.MATCH:

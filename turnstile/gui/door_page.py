@@ -38,7 +38,14 @@ from PySide6.QtWidgets import (
 from turnstile.app import AppContext
 from turnstile.capture import DEMO_SOURCE, CameraState, CameraStatus
 from turnstile.door import DoorCommander, DoorController, LockState, create_door
-from turnstile.door.station import FrameReport, StationDecision, load_face_crop, load_snapshot
+from turnstile.door.liveness_gate import DoorLiveness, build_door_liveness
+from turnstile.door.station import (
+    STARTING_MESSAGE,
+    FrameReport,
+    StationDecision,
+    load_face_crop,
+    load_snapshot,
+)
 from turnstile.gui.tasks import run_task
 from turnstile.gui.video_view import VideoView
 from turnstile.gui.vision_worker import VisionWorker, WorkerStats, emit
@@ -70,6 +77,9 @@ BANNER_STYLES: dict[str, tuple[str, str]] = {
     "unknown": ("#b71c1c", "#ffffff"),
     "error": ("#b71c1c", "#ffffff"),
 }
+SPOOF_TEXT = "We could not confirm a live person at the door."
+"""Shown (without any name) when the liveness check refused the face."""
+
 DOOR_TEXT = {LockState.CLOSED: "LOCKED", LockState.OPEN: "OPEN", LockState.FAULT: "DOOR FAULT"}
 
 
@@ -92,6 +102,8 @@ class DoorPage(QWidget):
 
     snapshot_loaded = Signal(object)
     source_requested = Signal(str)
+    alert_raised = Signal(str)
+    """An event an administrator must see (an identity locked out after repeated spoofs)."""
     _door_state = Signal(object, str)
     _log_problem = Signal(str)
 
@@ -145,8 +157,17 @@ class DoorPage(QWidget):
         self._log_problem.connect(self._on_log_problem)
 
         policy = DoorPolicy(settings.frames_to_confirm, cooldown_s=settings.cooldown_s)
+        # The demo video is a moving photo, which the liveness check rightly refuses.
+        self.liveness_mode = "off" if self.is_demo else settings.liveness_mode
+        liveness_mode = self.liveness_mode
+
+        def liveness_factory() -> DoorLiveness | None:  # on the vision thread
+            return build_door_liveness(liveness_mode, settings.spoof_max_attempts,
+                                       settings.spoof_lockout_min)
+
         worker_kwargs: dict[str, object] = {"door": self.door, "events": self.events,
-                                            "realtime": realtime}
+                                            "realtime": realtime,
+                                            "liveness_factory": liveness_factory}
         if pipeline_factory is not None:
             worker_kwargs["pipeline_factory"] = pipeline_factory
         self.worker = VisionWorker(self.source, policy, **worker_kwargs)  # type: ignore[arg-type]
@@ -447,8 +468,11 @@ class DoorPage(QWidget):
         if state is DoorState.IDLE:
             self._set_banner("idle", "Please look at the camera")
         elif state is DoorState.CHECKING:
-            if report.message:
+            if report.message == STARTING_MESSAGE:
                 self._set_banner("checking", "Starting…", report.message)
+            elif report.message:  # the liveness check's request ("Please blink twice.")
+                self._set_banner("checking", report.message,
+                                 "Making sure a live person is at the door.")
             else:
                 self._set_banner("checking", "One moment…", "Hold still, please.")
         elif state is DoorState.GUIDANCE:
@@ -463,6 +487,9 @@ class DoorPage(QWidget):
                              else report.message)
         elif state is DoorState.UNKNOWN:
             self._set_banner("unknown", "Not recognised", "Please ask at reception.")
+        elif state is DoorState.SPOOF:
+            self._set_banner("denied", "Access denied",
+                             f"{SPOOF_TEXT} {report.message}")
 
     @Slot(object)
     def _on_decision(self, decision: StationDecision) -> None:
@@ -473,6 +500,8 @@ class DoorPage(QWidget):
         self._last_decision_seq = max(self._last_decision_seq, decision.seq)
         self.decisions.append(decision)
         del self.decisions[:-100]
+        if decision.alert:
+            self.alert_raised.emit(decision.alert)
         if decision.verdict == "error":
             return  # the camera status handler shows camera problems
         self._hold_until = time.monotonic() + self._hold_ms / 1000
@@ -485,6 +514,8 @@ class DoorPage(QWidget):
             self._set_banner("denied", "Access denied",
                              f"{decision.name}: {decision.reason}. Please ask at reception.",
                              self._crop_for(decision.employee_id, decision.seq))
+        elif decision.verdict == "spoof":  # never the name: the person may be an attacker
+            self._set_banner("denied", "Access denied", f"{SPOOF_TEXT} {decision.reason}")
         else:
             self._set_banner("unknown", "Not recognised", "Please ask at reception.")
 

@@ -37,6 +37,7 @@ from turnstile.capture import (
     open_source,
 )
 from turnstile.door.commander import DoorCommander
+from turnstile.door.liveness_gate import DoorLiveness
 from turnstile.door.station import DoorStation
 from turnstile.matching.door_policy import DoorPolicy, GallerySnapshot
 from turnstile.services.access_log import EventWriter
@@ -160,6 +161,8 @@ class VisionWorker(QObject):
         events: the access-log writer (shared; never blocks).
         pipeline_factory: builds the worker's own pipeline, on the worker thread.
         camera_factory: builds the camera for a source (default :func:`open_source`).
+        liveness_factory: builds the door's liveness check on the worker thread (None, or a
+            factory returning None: no liveness check).
         realtime: play files and the demo at their frame rate.
     """
 
@@ -185,8 +188,10 @@ class VisionWorker(QObject):
                  events: EventWriter | None = None,
                  pipeline_factory: Callable[[], FacePipeline] = default_pipeline,
                  camera_factory: Callable[[str], Camera] | None = None,
+                 liveness_factory: Callable[[], DoorLiveness | None] | None = None,
                  realtime: bool = True) -> None:
         super().__init__()
+        self.liveness_factory = liveness_factory
         self.source = source
         self.policy = policy
         self.door = door
@@ -234,6 +239,7 @@ class VisionWorker(QObject):
             return
         try:
             pipeline = self.pipeline_factory()
+            liveness = self.liveness_factory() if self.liveness_factory is not None else None
         except Exception as exc:  # noqa: BLE001 (shown to the person, never a crash)
             log.exception("the door's vision models could not be loaded")
             emit(self.error_occurred, f"The face recognition models could not be loaded: {exc}")
@@ -244,7 +250,7 @@ class VisionWorker(QObject):
             self._finish()
             return
         self.station = DoorStation(pipeline, self.policy, door=self.door, events=self.events,
-                                   snapshot=self._pending_snapshot)
+                                   snapshot=self._pending_snapshot, liveness=liveness)
         emit(self.pipeline_ready, pipeline.model_id, pipeline.embedder.dim)
         self._open_camera(self.source)
         self._timer = QTimer(self)

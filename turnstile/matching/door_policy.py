@@ -20,6 +20,10 @@ The rules, in the order they apply to each frame:
   person who may not pass now (suspended, expired) is denied with the reason after the same
   number of frames; an unknown face is denied after ``frames_to_deny`` frames (more, by
   default, so a person still walking up is not turned away on their first blurry frames).
+* **A live person, not a picture.** When the station checks liveness, a recognised person
+  who may pass is let in only once the check says ``live``; while it is ``pending`` the door
+  keeps checking and shows the check's prompt ("Please blink twice"), and ``spoof`` ends the
+  passage with a ``spoof`` decision (logged with its snapshot, the door shut).
 * **One passage, one event.** A track decides once; a denial may still be followed by a grant
   in the same track (the employee was recognised once close enough), never the other way.
   The same person starting a new track within ``cooldown_s`` of their last decision (they
@@ -167,6 +171,7 @@ class Verdict(enum.Enum):
     GRANTED = "granted"
     DENIED = "denied"
     UNKNOWN = "unknown"
+    SPOOF = "spoof"
 
 
 class DoorState(enum.Enum):
@@ -178,6 +183,30 @@ class DoorState(enum.Enum):
     GRANTED = "granted"
     DENIED = "denied"        # a known person who may not pass now
     UNKNOWN = "unknown"      # nobody we know
+    SPOOF = "spoof"          # a photo, a screen or a replay: not a live person
+
+
+LIVE = "live"
+PENDING = "pending"
+SPOOFED = "spoof"
+
+
+@dataclass(frozen=True)
+class LivenessCheck:
+    """Whether the deciding face is a live person, as the policy sees it (the evidence is
+    gathered by :class:`turnstile.vision.liveness.LivenessTracker`).
+
+    Attributes:
+        state: :data:`LIVE`, :data:`PENDING` or :data:`SPOOFED`.
+        reason: why (shown to the person and logged for a spoof).
+        prompt: what to ask the person while pending (None: nothing to ask).
+        score: 0 (an attack) to 1 (clearly live).
+    """
+
+    state: str
+    reason: str = ""
+    prompt: str | None = None
+    score: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -189,11 +218,14 @@ class FaceObservation:
         advice: quality problems as door messages (empty: the face is usable).
         recognition: who it is; None when not evaluated (quality problems, or not the
             largest face).
+        liveness: the liveness check of this face; None when liveness is not checked
+            (the setting is off), which lets a recognised person in on recognition alone.
     """
 
     box: Box
     advice: tuple[str, ...] = ()
     recognition: Recognition | None = None
+    liveness: LivenessCheck | None = None
 
     @property
     def area(self) -> float:
@@ -213,6 +245,7 @@ class DoorDecision:
         score: the best score of the deciding frame.
         margin: that frame's lead over the runner-up.
         frames: how many agreeing frames it rests on.
+        liveness_score: the liveness check's score (None when not checked).
     """
 
     verdict: Verdict
@@ -222,6 +255,7 @@ class DoorDecision:
     score: float
     margin: float
     frames: int
+    liveness_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -256,6 +290,7 @@ class _Track:
     streak: int = 0
     granted: bool = False
     denied: bool = False
+    spoofed: bool = False
     shown: DoorState = DoorState.CHECKING
     shown_message: str = ""
     shown_employee: int | None = None
@@ -389,9 +424,16 @@ class DoorPolicy:
             t.key, t.streak = key, 1
 
         if key[0] == "allow":
-            if t.streak < self.frames_to_confirm:
-                return self._show(t, DoorState.CHECKING, "", r.employee_id)
-            return self._decide(now, t, Verdict.GRANTED, r, "")
+            if t.spoofed:  # a spoof in this passage: nothing it shows later opens the door
+                return PolicyStep(t.shown, t.shown_message, None, t.id, t.shown_employee,
+                                  t.streak)
+            live = face.liveness
+            if live is not None and live.state == SPOOFED:
+                return self._decide(now, t, Verdict.SPOOF, r, live.reason, live)
+            if t.streak < self.frames_to_confirm or (live is not None and live.state != LIVE):
+                prompt = live.prompt if live is not None and live.prompt else ""
+                return self._show(t, DoorState.CHECKING, prompt, r.employee_id)
+            return self._decide(now, t, Verdict.GRANTED, r, "", live)
         if t.denied:  # already denied in this passage: keep showing it
             return PolicyStep(t.shown, t.shown_message, None, t.id, t.shown_employee, t.streak)
         if key[0] == "refuse":
@@ -403,9 +445,9 @@ class DoorPolicy:
         return self._decide(now, t, Verdict.UNKNOWN, r, "not an enrolled person")
 
     def _decide(self, now: float, t: _Track, verdict: Verdict, r: Recognition,
-                reason: str) -> PolicyStep:
+                reason: str, live: LivenessCheck | None = None) -> PolicyStep:
         state = {Verdict.GRANTED: DoorState.GRANTED, Verdict.DENIED: DoorState.DENIED,
-                 Verdict.UNKNOWN: DoorState.UNKNOWN}[verdict]
+                 Verdict.UNKNOWN: DoorState.UNKNOWN, Verdict.SPOOF: DoorState.SPOOF}[verdict]
         employee_id = r.employee_id if verdict is not Verdict.UNKNOWN else None
         mem = self._memory
         last = mem.last_by_person.get(employee_id) if employee_id is not None \
@@ -417,6 +459,7 @@ class DoorPolicy:
             # after the door relocked gets it once the cooldown is over.
             if verdict is not Verdict.GRANTED:
                 t.denied = True
+                t.spoofed = t.spoofed or verdict is Verdict.SPOOF
             return self._show(t, state, reason, employee_id)
         if employee_id is not None:
             if len(mem.last_by_person) > _MEMORY_PRUNE_AT:
@@ -429,5 +472,7 @@ class DoorPolicy:
             t.granted = True
         else:
             t.denied = True
-        decision = DoorDecision(verdict, t.id, employee_id, reason, r.score, r.margin, t.streak)
+            t.spoofed = verdict is Verdict.SPOOF
+        decision = DoorDecision(verdict, t.id, employee_id, reason, r.score, r.margin, t.streak,
+                                live.score if live is not None else None)
         return self._show(t, state, reason, employee_id, decision)
