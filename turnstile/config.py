@@ -43,6 +43,8 @@ SnapshotPolicy = Literal["all", "denied", "none"]
 SNAPSHOT_POLICIES: tuple[str, ...] = get_args(SnapshotPolicy)
 LivenessModeName = Literal["passive", "challenge", "off"]
 LIVENESS_MODES: tuple[str, ...] = get_args(LivenessModeName)
+DoorModeName = Literal["identify", "verify"]
+DOOR_MODES: tuple[str, ...] = get_args(DoorModeName)
 MAX_SPOOF_ATTEMPTS = 100
 MAX_SPOOF_LOCKOUT_MIN = 24 * 60.0
 
@@ -106,6 +108,9 @@ class Settings:
         spoof_max_attempts: failed liveness checks in a row after which the identity that
             was presented is locked out at this door.
         spoof_lockout_min: how long that lockout lasts, in minutes.
+        door_mode: ``"identify"`` (1:N: the face alone says who it is) or ``"verify"``
+            (1:1: the person first types an employee number or scans a badge that types it,
+            then the face is compared with that person only; for large sites, see README).
     """
 
     database_url: str | None = None
@@ -125,6 +130,7 @@ class Settings:
     liveness_mode: LivenessModeName = "passive"
     spoof_max_attempts: int = 3
     spoof_lockout_min: float = 10.0
+    door_mode: DoorModeName = "identify"
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -227,6 +233,8 @@ def _validate(s: Settings) -> None:
     if not 1 <= s.max_failed_logins <= MAX_FAILED_LOGINS_LIMIT:
         raise _fail("max_failed_logins", f"must be between 1 and {MAX_FAILED_LOGINS_LIMIT}, "
                                          f"not {s.max_failed_logins}.")
+    if s.door_mode not in DOOR_MODES:
+        raise _fail("door_mode", f"must be one of {', '.join(DOOR_MODES)}; got {s.door_mode!r}.")
     if s.liveness_mode not in LIVENESS_MODES:
         raise _fail("liveness_mode",
                     f"must be one of {', '.join(LIVENESS_MODES)}; got {s.liveness_mode!r}.")

@@ -18,6 +18,7 @@ from turnstile.capture.base import CapturedFrame
 from turnstile.door.commander import DoorCommander
 from turnstile.door.liveness_gate import DoorLiveness
 from turnstile.matching.door_policy import (
+    ASK_FOR_BADGE,
     DoorPolicy,
     DoorState,
     FaceObservation,
@@ -38,6 +39,15 @@ from turnstile.vision.types import Box, Face, Frame
 log = logging.getLogger(__name__)
 
 STARTING_MESSAGE = "Starting: loading the staff list…"
+
+CLAIM_TIMEOUT_S = 15.0
+"""1:1 mode: a badge scan or a typed number waits this long for the face to be checked."""
+
+
+@dataclass(frozen=True)
+class _Claim:
+    employee_id: int
+    expires_at: float
 
 
 @dataclass(frozen=True)
@@ -168,12 +178,21 @@ class DoorStation:
         events: the access-log writer (None: nothing logged).
         snapshot: what to match against; None until loaded (no decision is taken then).
         liveness: the liveness check and spoof lockout (None: no liveness check).
+        one_to_one: 1:1 mode: a person first gives an employee number (typed, or a USB badge
+            reader that types it; see :meth:`claim`), then the face is verified against that
+            person only, with the verification threshold. No face is identified among
+            everyone in this mode.
+        claim_timeout_s: see :data:`CLAIM_TIMEOUT_S`.
     """
 
     def __init__(self, pipeline: FacePipeline, policy: DoorPolicy, *,
                  door: DoorCommander | None = None, events: EventWriter | None = None,
                  snapshot: GallerySnapshot | None = None,
-                 liveness: DoorLiveness | None = None) -> None:
+                 liveness: DoorLiveness | None = None, one_to_one: bool = False,
+                 claim_timeout_s: float = CLAIM_TIMEOUT_S) -> None:
+        self.one_to_one = one_to_one
+        self.claim_timeout_s = claim_timeout_s
+        self._claim: _Claim | None = None
         self.pipeline = pipeline
         self.policy = policy
         self.door = door
@@ -186,6 +205,39 @@ class DoorStation:
     def set_snapshot(self, snapshot: GallerySnapshot) -> None:
         """Swap in a newly loaded gallery snapshot (between two frames)."""
         self.snapshot = snapshot
+
+    def claim(self, number: str, now: float) -> StationDecision | None:
+        """1:1 mode: someone gave this employee (badge) number; the next face is verified
+        against that person for :attr:`claim_timeout_s` seconds.
+
+        Returns:
+            None when the number is known (the door now waits for the face); otherwise the
+            ``unknown`` decision taken and logged (no such number, or not in 1:1 mode).
+        """
+        employee_id = None
+        if self.snapshot is not None and self.one_to_one:
+            employee_id = self.snapshot.employee_by_number(number)
+        if employee_id is None:
+            self._claim = None
+            reason = ("no employee has this number" if self.one_to_one
+                      else "this door identifies faces; it takes no employee numbers")
+            at = utcnow()
+            if self.events is not None:
+                self.events.submit(EventRecord("unknown", at, None, reason, None, None,
+                                               self.model_id))
+            return StationDecision("unknown", 0, None, "", reason, None, at,
+                                   source_generation=self.source_generation,
+                                   t_decided=time.monotonic())
+        self._claim = _Claim(employee_id, now + self.claim_timeout_s)
+        self.policy.reset()  # the face now in view starts a fresh passage for this claim
+        if self.liveness is not None:
+            self.liveness.reset()
+        return None
+
+    @property
+    def claimed_employee(self) -> int | None:
+        """1:1 mode: whose face the door is waiting for (None: nobody claimed)."""
+        return self._claim.employee_id if self._claim is not None else None
 
     def process(self, frame: CapturedFrame, seq: int, now: float | None = None
                 ) -> tuple[FrameReport, StationDecision | None]:
@@ -208,11 +260,19 @@ class DoorStation:
         advice: tuple[str, ...] = ()
         live: LivenessCheck | None = None
         t = frame.t_capture if now is None else now
-        if primary_index is not None:
+        if self._claim is not None and t > self._claim.expires_at:
+            self._claim = None
+        if primary_index is not None and self.one_to_one and self._claim is None:
+            advice = (ASK_FOR_BADGE,)  # 1:1: nobody is looked up before a number is given
+        elif primary_index is not None:
             primary = self.pipeline.embed(image, [faces[primary_index]])[0]
             advice = door_advice(assess(primary).problems)
             if snapshot is not None and not advice and primary.embedding is not None:
-                recognition = snapshot.recognise(primary.embedding)
+                if self._claim is not None:
+                    recognition = snapshot.verify_claim(self._claim.employee_id,
+                                                        primary.embedding)
+                else:
+                    recognition = snapshot.recognise(primary.embedding)
             if self.liveness is not None:
                 recognition, live = self._liveness(image, primary, recognition, t)
         elif self.liveness is not None:
@@ -233,6 +293,7 @@ class DoorStation:
 
         decision: StationDecision | None = None
         if decision_step is not None and snapshot is not None:
+            self._claim = None  # a claim is good for one decision
             decision = self._act(decision_step.verdict, decision_step.passage,
                                  decision_step.employee_id, decision_step.reason,
                                  decision_step.score, snapshot, frame, seq, t,

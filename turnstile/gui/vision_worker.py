@@ -163,6 +163,8 @@ class VisionWorker(QObject):
         camera_factory: builds the camera for a source (default :func:`open_source`).
         liveness_factory: builds the door's liveness check on the worker thread (None, or a
             factory returning None: no liveness check).
+        one_to_one: 1:1 mode (see :class:`~turnstile.door.station.DoorStation`); numbers
+            arrive through :meth:`claim`.
         realtime: play files and the demo at their frame rate.
     """
 
@@ -189,8 +191,9 @@ class VisionWorker(QObject):
                  pipeline_factory: Callable[[], FacePipeline] = default_pipeline,
                  camera_factory: Callable[[str], Camera] | None = None,
                  liveness_factory: Callable[[], DoorLiveness | None] | None = None,
-                 realtime: bool = True) -> None:
+                 one_to_one: bool = False, realtime: bool = True) -> None:
         super().__init__()
+        self.one_to_one = one_to_one
         self.liveness_factory = liveness_factory
         self.source = source
         self.policy = policy
@@ -250,13 +253,24 @@ class VisionWorker(QObject):
             self._finish()
             return
         self.station = DoorStation(pipeline, self.policy, door=self.door, events=self.events,
-                                   snapshot=self._pending_snapshot, liveness=liveness)
+                                   snapshot=self._pending_snapshot, liveness=liveness,
+                                   one_to_one=self.one_to_one)
         emit(self.pipeline_ready, pipeline.model_id, pipeline.embedder.dim)
         self._open_camera(self.source)
         self._timer = QTimer(self)
         self._timer.setInterval(0)  # as fast as frames come; read() waits for the camera
         self._timer.timeout.connect(self._tick)
         self._timer.start()
+
+    @Slot(str)
+    def claim(self, number: str) -> None:
+        """1:1 mode: an employee number was typed or a badge scanned (queued from the GUI)."""
+        if self.station is None:
+            emit(self.error_occurred, "The door is still starting; please scan again.")
+            return
+        decision = self.station.claim(number, time.monotonic())
+        if decision is not None:
+            emit(self.decision_made, decision)
 
     @Slot(object)
     def set_snapshot(self, snapshot: GallerySnapshot) -> None:

@@ -53,6 +53,12 @@ SAME_TRACK_MIN_IOU = 0.2
 """Boxes of consecutive frames overlapping at least this much (intersection over union) are
 the same person. At 30 fps a walking person's face moves far less than that allows."""
 
+FACE_NOT_CLAIMED = "the face does not match this employee number"
+"""1:1 mode: the refusal when the face is not the person whose badge or number was given."""
+
+ASK_FOR_BADGE = "Please scan your badge or type your employee number."
+"""1:1 mode: shown to a face at the door before any badge or number was given."""
+
 STEP_CLOSER = "Please step closer and look at the camera."
 """Shown in the grey zone (a score between the reject and accept thresholds, or two enrolled
 people too close to tell apart)."""
@@ -88,6 +94,9 @@ class Person(Protocol):
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def employee_number(self) -> str: ...
 
     def refusal(self, now: datetime | None = None) -> str | None:
         """Why this person may not pass now (None when they may)."""
@@ -155,6 +164,31 @@ class GallerySnapshot:
             return Recognition(Outcome.MATCH, other.employee_id, other.score, other.margin,
                                refusal)
         return Recognition(first.outcome, first.employee_id, first.score, first.margin)
+
+    def verify_claim(self, employee_id: int, embedding: Embedding,
+                     now: datetime | None = None) -> Recognition:
+        """1:1: is this face the person who claimed to be ``employee_id`` (badge, employee
+        number)? Compared with that person's templates only, against the verification
+        threshold; a face that does not match is a MATCH with a refusal, so the door denies
+        it (logged against the claimed person) rather than calling it a stranger."""
+        person = self.people.get(employee_id)
+        score = self.everyone.verify(employee_id, embedding)
+        if person is None:
+            return Recognition(Outcome.MATCH, employee_id, score, 0.0, "not on the staff list")
+        if score < self.thresholds.verify:
+            return Recognition(Outcome.MATCH, employee_id, score, 0.0, FACE_NOT_CLAIMED)
+        return Recognition(Outcome.MATCH, employee_id, score, 1.0, person.refusal(now))
+
+    def employee_by_number(self, number: str) -> int | None:
+        """The id of the person with this employee (badge) number, None when nobody has it.
+        Spaces around it and letter case do not matter."""
+        wanted = number.strip().casefold()
+        if not wanted:
+            return None
+        for employee_id, person in self.people.items():
+            if person.employee_number.strip().casefold() == wanted:
+                return employee_id
+        return None
 
     def name_of(self, employee_id: int | None) -> str:
         """The person's name ('' when unknown)."""
