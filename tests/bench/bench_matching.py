@@ -2,7 +2,11 @@
 
 1. ``Gallery.identify()`` latency at 1k, 10k, 100k and 1M templates of synthetic unit
    embeddings (D = 128): median and p95 over the probes (half are noisy copies of enrolled
-   templates, half strangers), plus ``verify()`` for one person.
+   templates, half strangers), plus ``verify()`` for one person. Two distributions:
+   **face-like** (a Gaussian fitted to the embeddings of 1,000 LFW faces when
+   ``../shared/data`` exists, else a parametric stand-in with the same mean cosine between
+   strangers, ~0.84) and **isotropic** (uniform on the sphere: no structure at all, the worst
+   case for the pruning index of large galleries; real faces never look like that).
 2. Gallery load time from a real SQLite database holding 100k templates
    (``GalleryService.reload()``: the query, the bytes-to-matrix conversion and both
    galleries), median over a few loads. The database is created with bulk inserts.
@@ -42,24 +46,56 @@ BENCH_MODEL_ID = "bench_model@1"
 INSERT_BATCH = 20_000
 
 
-def unit_embeddings(n: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
+Shape = tuple[np.ndarray, np.ndarray] | None
+"""A face-like distribution: (mean, Cholesky factor of the covariance); None: isotropic."""
+
+
+def face_shape(data_dir: Path, count: int = 1000) -> tuple[Shape, str]:
+    """Mean and covariance of real face embeddings (LFW), or a parametric stand-in."""
+    images = sorted((data_dir / "lfw" / "images").rglob("*.jpg"))
+    if images:
+        import cv2
+
+        from turnstile.app import build_pipeline
+
+        pipeline = build_pipeline("door")
+        rng = np.random.default_rng(0)
+        rows = []
+        for index in rng.choice(len(images), min(count, len(images)), replace=False):
+            faces = pipeline.process(cv2.imread(str(images[index])), max_faces=1)
+            if faces and faces[0].embedding is not None:
+                rows.append(faces[0].embedding)
+        real = np.asarray(rows, np.float64)
+        mean, cov = real.mean(0), np.cov(real.T) + 1e-9 * np.eye(real.shape[1])
+        return (mean, np.linalg.cholesky(cov)), f"fitted to {len(rows)} LFW face embeddings"
+    rng = np.random.default_rng(0)
+    mean = rng.standard_normal(DIM)
+    mean *= 4.1 / np.linalg.norm(mean)
+    return (mean, np.diag(np.geomspace(0.35, 0.03, DIM))), "parametric (no LFW found)"
+
+
+def unit_embeddings(n: int, dim: int = DIM, seed: int = 0, shape: Shape = None) -> np.ndarray:
     """``n`` random L2-normalised float32 vectors, made in chunks (1M x 128 stays 512 MB)."""
     rng = np.random.default_rng(seed)
     out = np.empty((n, dim), np.float32)
     for start in range(0, n, 100_000):
         block = rng.standard_normal((min(100_000, n - start), dim), dtype=np.float32)
+        if shape is not None:
+            mean, factor = shape
+            block = (mean + block @ factor.T).astype(np.float32)
         block /= np.linalg.norm(block, axis=1, keepdims=True)
         out[start:start + len(block)] = block
     return out
 
 
-def probes_for(embeddings: np.ndarray, count: int, seed: int = 1) -> np.ndarray:
-    """Half noisy copies of enrolled templates (cosine ~0.95), half strangers."""
+def probes_for(embeddings: np.ndarray, count: int, seed: int = 1,
+               shape: Shape = None) -> np.ndarray:
+    """Half noisy copies of enrolled templates (cosine ~0.95), half strangers drawn from the
+    same distribution as the gallery."""
     rng = np.random.default_rng(seed)
     genuine = embeddings[rng.integers(0, len(embeddings), count // 2)].copy()
     genuine += rng.standard_normal(genuine.shape, dtype=np.float32) * 0.03
-    strangers = rng.standard_normal((count - len(genuine), embeddings.shape[1]),
-                                    dtype=np.float32)
+    strangers = unit_embeddings(count - len(genuine), embeddings.shape[1], seed + 100, shape)
     probes = np.vstack([genuine, strangers])
     probes /= np.linalg.norm(probes, axis=1, keepdims=True)
     return probes.astype(np.float32)
@@ -69,17 +105,18 @@ def percentile_ms(samples_ns: list[int], q: float) -> float:
     return float(np.percentile(np.asarray(samples_ns) / 1e6, q))
 
 
-def bench_identify(sizes: list[int], probe_count: int) -> None:
+def bench_identify(sizes: list[int], probe_count: int, shape: Shape, what: str) -> None:
     print(f"Gallery.identify(): D={DIM}, {probe_count} probes per size "
-          f"(half enrolled faces with noise, half strangers), 2 templates per person")
+          f"(half enrolled faces with noise, half strangers), 2 templates per person; "
+          f"embeddings {what}")
     print(f"{'templates':>10} {'median ms':>10} {'p95 ms':>8} {'max ms':>8} {'cpu ms':>8} "
           f"{'verify ms':>10} {'build s':>8} {'correct':>8}")
     for n in sizes:
-        embeddings = unit_embeddings(n)
+        embeddings = unit_embeddings(n, shape=shape)
         start = time.perf_counter()
         gallery = Gallery.from_arrays(np.arange(n), np.arange(n) // 2, embeddings)
         build_s = time.perf_counter() - start
-        probes = probes_for(embeddings, probe_count)
+        probes = probes_for(embeddings, probe_count, shape=shape)
         # What a genuine probe must come back as: the person of the template it was made from.
         rng = np.random.default_rng(1)
         expected = rng.integers(0, n, probe_count // 2) // 2
@@ -175,10 +212,18 @@ def main() -> None:
                         help="templates in the database for the load benchmark (0: skip)")
     parser.add_argument("--db-dir", type=Path, default=None,
                         help="folder for the temporary database (default: a temp folder)")
+    parser.add_argument("--distribution", choices=["face", "isotropic", "both"],
+                        default="both", help="synthetic embeddings to match (default: both)")
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data",
+                        help="the shared data folder (LFW fits the face-like distribution)")
     args = parser.parse_args()
     print(f"BLAS threads: OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}; "
           f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    bench_identify(args.sizes, args.probes)
+    if args.distribution in ("face", "both"):
+        shape, what = face_shape(args.data_dir)
+        bench_identify(args.sizes, args.probes, shape, f"face-like, {what}")
+    if args.distribution in ("isotropic", "both"):
+        bench_identify(args.sizes, args.probes, None, "isotropic (worst case for the index)")
     if args.load_templates:
         if args.db_dir is not None:
             bench_load(args.load_templates, args.db_dir)
