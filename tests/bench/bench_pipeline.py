@@ -30,30 +30,41 @@ from turnstile.vision.imageio import read_image  # noqa: E402
 
 
 def one_face_frame(data: Path) -> np.ndarray:
-    image = read_image(data / "people" / "Barack_Obama" / "obama.jpg")
-    scale = 480 / image.shape[0]
-    frame = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    x0 = (frame.shape[1] - 640) // 2
-    return np.ascontiguousarray(frame[:, x0:x0 + 640]) if x0 >= 0 else cv2.resize(image, (640, 480))
+    """One person at the door: the face ~170 px wide in the middle of a 640x480 frame (both
+    detectors find it, so both libraries do their whole job)."""
+    return _tiles(data, [("Barack_Obama", "obama.jpg")], tile_size=(300, 420), face_share=0.55)
 
 
 def three_faces_frame(data: Path) -> np.ndarray:
     """Three people side by side, each face ~130 px wide (the short-range detector's range
     in a 640x480 frame)."""
-    sources = [("Barack_Obama", "obama.jpg"), ("Joe_Biden", "biden2.jpg"),
-               ("Kit_Harington", "john2.jpeg")]
-    canvas = np.full((480, 640, 3), 110, np.uint8)
+    return _tiles(data, [("Barack_Obama", "obama.jpg"), ("Joe_Biden", "biden2.jpg"),
+                         ("Kit_Harington", "john2.jpeg")], tile_size=(213, 300),
+                  face_share=0.45)
+
+
+def _tiles(data: Path, sources: list[tuple[str, str]], tile_size: tuple[int, int],
+           face_share: float) -> np.ndarray:
+    """People's photos cropped around the face, side by side on a grey 640x480 frame."""
     from turnstile.app import build_detector
 
+    canvas = np.full((480, 640, 3), 110, np.uint8)
     detector = build_detector("photo")
+    tile_w, tile_h = tile_size
+    left = (640 - tile_w * len(sources)) // 2
+    top = (480 - tile_h) // 2
     for i, (person, name) in enumerate(sources):
         image = read_image(data / "people" / person / name)
         face = detector.detect(image)[0]
         x, y, w, h = (int(v) for v in face.box)
-        pad = int(0.6 * w)
-        crop = image[max(0, y - pad):y + h + pad, max(0, x - pad):x + w + pad]
-        tile = cv2.resize(crop, (213, 300), interpolation=cv2.INTER_AREA)
-        canvas[90:390, i * 213:(i + 1) * 213] = tile
+        # Crop so the face takes face_share of the tile's width, at the tile's aspect.
+        crop_w = w / face_share
+        crop_h = crop_w * tile_h / tile_w
+        cx, cy = x + w / 2, y + h / 2
+        x0, y0 = int(max(0, cx - crop_w / 2)), int(max(0, cy - crop_h / 2))
+        crop = image[y0:int(cy + crop_h / 2), x0:int(cx + crop_w / 2)]
+        tile = cv2.resize(crop, (tile_w, tile_h), interpolation=cv2.INTER_AREA)
+        canvas[top:top + tile_h, left + i * tile_w:left + (i + 1) * tile_w] = tile
     return canvas
 
 
