@@ -92,6 +92,9 @@ def _open_header(data: bytes) -> Image.Image:
     at a reduced scale instead of refusing them)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        # "Corrupt EXIF data", "Truncated File Read": the damage is reported (or harmless);
+        # the warnings would only reach the terminal.
+        warnings.simplefilter("ignore", UserWarning)
         saved = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = None
         try:
@@ -123,11 +126,13 @@ def _check_complete(data: bytes, fmt: str, width: int, height: int, name: str) -
     """Refuse truncated files, which OpenCV would decode into a partly grey picture."""
     try:
         image = _open_header(data)
-        if fmt == "JPEG":
-            # Decoding at 1/8 scale reads every entropy-coded block but costs little.
-            image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
-            image.load()
-        else:
-            image.verify()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # see _open_header
+            if fmt == "JPEG":
+                # Decoding at 1/8 scale reads every entropy-coded block but costs little.
+                image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+                image.load()
+            else:
+                image.verify()
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{name} is damaged or truncated ({exc}).") from None
