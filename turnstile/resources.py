@@ -45,6 +45,14 @@ EMBEDDER = ModelFile(
 )
 """dlib's 128-d face-recognition ResNet converted to TFLite (see assets/MODELS.md)."""
 
+SCORE_MODEL = ModelFile(
+    "score_model_dlib_resnet_v1_131a069dbea5_bf4.json",
+    "9e5709f73139182b81b55973d73f7d631da74d86bceeb803dc0e2edf0424e6c8",
+)
+"""The embedder's genuine and impostor score distributions on LFW (counts only), from which
+``turnstile calibrate`` and the Settings page work out expected error rates; made by
+``installer/make_score_model.py`` for the model id in its name."""
+
 
 ALIGNMENT_VERSION = "bf4"
 """Names the alignment recipe (BlazeFace, 4 keypoints onto the dlib chip template): a change

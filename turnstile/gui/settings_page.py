@@ -1,5 +1,6 @@
 """The Settings page: camera, recognition thresholds (with the score distributions from the
-log to guide them), door hardware with a test button, snapshots and retention.
+log to guide them, the false-accept and false-reject rates to expect with the people enrolled
+now, and a calibration dialog), door hardware with a test button, snapshots and retention.
 
 Saving validates everything first (the settings dataclass, the combination of thresholds, the
 door configuration) and names the field at fault; then ``config.toml`` and ``door.toml`` are
@@ -19,6 +20,8 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDialog,
+    QDialogButtonBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
@@ -38,7 +41,11 @@ from PySide6.QtWidgets import (
 
 from turnstile.app import AppContext
 from turnstile.config import (
+    MAX_FAILED_LOGINS_LIMIT,
+    MAX_IDLE_LOGOUT_MIN,
     MAX_RETENTION_DAYS,
+    MAX_SPOOF_ATTEMPTS,
+    MAX_SPOOF_LOCKOUT_MIN,
     MAX_UNLOCK_MS,
     Settings,
     SettingsError,
@@ -53,7 +60,10 @@ from turnstile.gui.settings_door import DoorTestResult, save_door_config, try_do
 from turnstile.gui.tasks import run_task
 from turnstile.gui.widgets_common import MessageLabel, fixed_width
 from turnstile.matching.policy import ACCEPT_THRESHOLD, REJECT_THRESHOLD, Thresholds
+from turnstile.resources import embedder_model_id
+from turnstile.services import calibration as cal
 from turnstile.services.access_log_query import EventFilter, ScoreHistogram, score_histogram
+from turnstile.services.recognition import load_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +71,11 @@ BACKENDS = (("simulated", "On screen only (no hardware)"), ("serial", "USB / ser
             ("http", "Network door controller (HTTP)"), ("gpio", "GPIO pin (Raspberry Pi)"))
 SNAPSHOT_CHOICES = (("all", "For every event"), ("denied", "Only when the door stays shut"),
                     ("none", "Never"))
+DOOR_MODE_CHOICES = (("identify", "The face alone (1:N)"),
+                     ("verify", "Badge or employee number, then the face (1:1)"))
+LIVENESS_CHOICES = (("passive", "Passive: wait for a natural blink"),
+                    ("challenge", "Challenge: ask for a blink or a head turn"),
+                    ("off", "Off: a photo of an employee opens the door"))
 CAMERA_CHOICES = ("0", "1", "2", "demo")
 ERROR_STYLE = "border: 2px solid #b3261e;"
 HISTOGRAM_MIN_PX = 250
@@ -77,6 +92,31 @@ SCORES_HELP = (
     "Red: faces it did not recognise, taken as strangers. The log cannot know who was really "
     "at the door, so these are only estimates; a good accept threshold sits between the two "
     "humps, to the right of almost all of the red one.")
+TARGET_CHOICES = ((1e-2, "1 stranger visit in 100"), (1e-3, "1 stranger visit in 1,000"),
+                  (1e-4, "1 stranger visit in 10,000"), (1e-5, "1 stranger visit in 100,000"))
+DEFAULT_TARGET_INDEX = 1
+SOURCE_CHOICES = (("lfw", "Reference measurements (LFW, shipped)"),
+                  ("site", f"This site's access log (last {cal.SITE_DAYS} days)"))
+RATES_HELP = (
+    "Per stranger at the door: how often the face is taken for one of the people enrolled "
+    "(it grows with the number of people). Per look of an enrolled person: how often the "
+    "door does not recognise them at once and asks them to try again. Estimates from the "
+    "score model measured on LFW (the door's camera and light can differ), for one look; "
+    "the frames a door needs to agree only lower the false accepts.")
+
+
+def one_in(rate: float) -> str:
+    """A rate as people read it: "1 in 4,300" (small) or "12 %" (large)."""
+    if rate <= 0:
+        return "never"
+    if rate >= 0.01:
+        return f"{rate * 100:.0f} %"
+    return f"1 in {_round_count(1 / rate)}"
+
+
+def _round_count(value: float) -> str:
+    digits = max(len(str(int(value))) - 2, 0)  # two significant figures
+    return f"{round(value, -digits):,.0f}"
 
 
 def _spin(minimum: int, maximum: int, suffix: str = "", special: str = "") -> QSpinBox:
@@ -105,6 +145,8 @@ class SettingsPage(QWidget):
         save_failed(object): saving was refused (the error; the page says why).
         histogram_ready(): the score distributions were drawn.
         door_tested(object): "Test the door" ended (a result or the error).
+        rates_updated(): the expected error rates were shown again (a threshold moved or
+            the number of people enrolled was counted again).
     """
 
     title = "Settings"
@@ -113,12 +155,26 @@ class SettingsPage(QWidget):
     save_failed = Signal(object)
     histogram_ready = Signal()
     door_tested = Signal(object)
+    rates_updated = Signal()
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None, **kwargs: object) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self._dirty = False
         self._loading = False
+        self._defaults = Thresholds()
+        self.gallery_size: int | None = None
+        """Active people, counted in the background (None until counted)."""
+        self.expected: cal.ExpectedRates | None = None
+        """The rates shown for the thresholds in the form (None when unknown)."""
+        self.calibrate_dialog: CalibrateDialog | None = None
+        self._score_model_problem = ""
+        try:
+            self.score_model: cal.ScoreModel | None = cal.load_score_model()
+        except TurnstileError as exc:
+            self.score_model = None
+            self._score_model_problem = error_text(exc)
+            log.warning("no expected error rates: %s", exc)
         self._build()
         self.load()
 
@@ -137,6 +193,7 @@ class SettingsPage(QWidget):
         right = QVBoxLayout()
         left.addWidget(self._camera_group())
         left.addWidget(self._recognition_group())
+        left.addWidget(self._checks_group())
         left.addStretch(1)
         right.addWidget(self._door_group())
         right.addWidget(self._privacy_group())
@@ -219,6 +276,19 @@ class SettingsPage(QWidget):
         form.addRow("Confirm over:", self.frames_spin)
         form.addRow("Cooldown:", self.cooldown_spin)
         layout.addLayout(form)
+        self.rates_label = QLabel("Expected error rates: counting the people enrolled...")
+        self.rates_label.setWordWrap(True)
+        self.rates_label.setToolTip(RATES_HELP)
+        self.rates_label.setStyleSheet("background: #f3f6fa; padding: 6px; border-radius: 4px;")
+        self.calibrate_button = QPushButton("Calibrate...")
+        self.calibrate_button.setToolTip("Propose accept and reject thresholds for a target "
+                                         "false-accept rate with the people enrolled now")
+        self.calibrate_button.clicked.connect(self.open_calibration)
+        fixed_width(self.calibrate_button)
+        rates_row = QHBoxLayout()
+        rates_row.addWidget(self.rates_label, 1)
+        rates_row.addWidget(self.calibrate_button)
+        layout.addLayout(rates_row)
         helper = QLabel(THRESHOLD_HELP)
         helper.setWordWrap(True)
         helper.setStyleSheet("color: #444;")
@@ -321,6 +391,37 @@ class SettingsPage(QWidget):
         layout.addLayout(test_row)
         return group
 
+    def _checks_group(self) -> QGroupBox:
+        group = QGroupBox("Access checks")
+        form = _form(group)
+        self.door_mode_combo = QComboBox()
+        for key, label in DOOR_MODE_CHOICES:
+            self.door_mode_combo.addItem(label, key)
+        self.door_mode_combo.setToolTip(
+            "1:1 is for large sites: a stranger is then compared with one person, not with "
+            "everyone (see 'How accurate is it with N people enrolled?' in the README)")
+        self.liveness_combo = QComboBox()
+        for key, label in LIVENESS_CHOICES:
+            self.liveness_combo.addItem(label, key)
+        self.liveness_combo.setToolTip("Whether the door makes sure a live person, not a photo "
+                                       "or a screen, is in front of the camera")
+        self.spoof_attempts_spin = _spin(1, MAX_SPOOF_ATTEMPTS, " spoofs in a row")
+        self.spoof_lockout_spin = _spin(1, int(MAX_SPOOF_LOCKOUT_MIN), " min")
+        self.idle_logout_spin = _spin(1, MAX_IDLE_LOGOUT_MIN, " min")
+        self.failed_logins_spin = _spin(1, MAX_FAILED_LOGINS_LIMIT, " failed logins")
+        for combo in (self.door_mode_combo, self.liveness_combo):
+            combo.currentIndexChanged.connect(self._changed)
+        for spin in (self.spoof_attempts_spin, self.spoof_lockout_spin, self.idle_logout_spin,
+                     self.failed_logins_spin):
+            spin.valueChanged.connect(self._changed)
+        form.addRow("Who is it:", self.door_mode_combo)
+        form.addRow("Liveness:", self.liveness_combo)
+        form.addRow("Lock an identity after:", self.spoof_attempts_spin)
+        form.addRow("for:", self.spoof_lockout_spin)
+        form.addRow("Log out when idle for:", self.idle_logout_spin)
+        form.addRow("Lock an account after:", self.failed_logins_spin)
+        return group
+
     def _privacy_group(self) -> QGroupBox:
         group = QGroupBox("Snapshots and retention")
         form = _form(group)
@@ -355,11 +456,11 @@ class SettingsPage(QWidget):
             self.camera_combo.setCurrentText(s.camera_source)
             self.accept_default.setChecked(s.accept_threshold is None)
             self.accept_spin.setValue(s.accept_threshold if s.accept_threshold is not None
-                                      else ACCEPT_THRESHOLD)
+                                      else self._defaults.accept)
             self.accept_spin.setEnabled(s.accept_threshold is not None)
             self.reject_default.setChecked(s.reject_threshold is None)
             self.reject_spin.setValue(s.reject_threshold if s.reject_threshold is not None
-                                      else REJECT_THRESHOLD)
+                                      else self._defaults.reject)
             self.reject_spin.setEnabled(s.reject_threshold is not None)
             self.frames_spin.setValue(s.frames_to_confirm)
             self.cooldown_spin.setValue(s.cooldown_s)
@@ -370,6 +471,14 @@ class SettingsPage(QWidget):
             self.keep_snapshots_spin.setValue(s.retention_days_snapshots or 0)
             self.keep_events_spin.setValue(s.retention_days_events or 0)
             self.keep_suspended_spin.setValue(s.retention_days_suspended or 0)
+            self.door_mode_combo.setCurrentIndex(max(0, self.door_mode_combo.findData(
+                s.door_mode)))
+            self.liveness_combo.setCurrentIndex(max(0, self.liveness_combo.findData(
+                s.liveness_mode)))
+            self.spoof_attempts_spin.setValue(s.spoof_max_attempts)
+            self.spoof_lockout_spin.setValue(round(s.spoof_lockout_min))
+            self.idle_logout_spin.setValue(s.idle_logout_min)
+            self.failed_logins_spin.setValue(s.max_failed_logins)
             self.door_problem: str | None = None
             try:
                 door = load_door_config()
@@ -404,6 +513,7 @@ class SettingsPage(QWidget):
         if not self._dirty:
             self.load()
         self.load_histogram()
+        self.refresh_gallery_size()
 
     def load_histogram(self) -> None:
         """Read the score distributions from the log in the background."""
@@ -431,10 +541,100 @@ class SettingsPage(QWidget):
         """There are unsaved changes."""
         return self._dirty
 
+    def form_thresholds(self) -> tuple[float, float]:
+        """(accept, reject) as the form sets them (a ticked default: the calibrated one)."""
+        accept = self._defaults.accept if self.accept_default.isChecked() \
+            else self.accept_spin.value()
+        reject = self._defaults.reject if self.reject_default.isChecked() \
+            else self.reject_spin.value()
+        return accept, reject
+
     def _thresholds_moved(self, *args: Any) -> None:
-        accept = ACCEPT_THRESHOLD if self.accept_default.isChecked() else self.accept_spin.value()
-        reject = REJECT_THRESHOLD if self.reject_default.isChecked() else self.reject_spin.value()
+        accept, reject = self.form_thresholds()
         self.histogram.set_thresholds(accept, reject)
+        self._show_rates()
+
+    # -- expected error rates --------------------------------------------------------------
+    def refresh_gallery_size(self) -> None:
+        """Count the people enrolled (and read the stored calibrated thresholds) in the
+        background, then show the rates again. Call after people are added or removed."""
+        db, model_id = self.ctx.db, embedder_model_id()
+
+        def read() -> tuple[int, Thresholds]:
+            return cal.gallery_size(db), load_thresholds(db, model_id)
+
+        run_task(read, self._gallery_counted, self._gallery_count_failed)
+
+    def _gallery_counted(self, result: tuple[int, Thresholds]) -> None:
+        self.gallery_size, self._defaults = result
+        self.accept_default.setText(f"Calibrated default ({self._defaults.accept:.4f})")
+        self.reject_default.setText(f"Calibrated default ({self._defaults.reject:.4f})")
+        if self.accept_default.isChecked():
+            self.accept_spin.blockSignals(True)
+            self.accept_spin.setValue(self._defaults.accept)
+            self.accept_spin.blockSignals(False)
+        if self.reject_default.isChecked():
+            self.reject_spin.blockSignals(True)
+            self.reject_spin.setValue(self._defaults.reject)
+            self.reject_spin.blockSignals(False)
+        self._thresholds_moved()
+
+    def _gallery_count_failed(self, exc: BaseException) -> None:
+        self.gallery_size = None
+        self.expected = None
+        self.rates_label.setText(f"Expected error rates unavailable: the people enrolled "
+                                 f"could not be counted ({error_text(exc)}).")
+        self.rates_updated.emit()
+
+    def _show_rates(self) -> None:
+        if self.score_model is None:
+            self.expected = None
+            self.rates_label.setText(f"Expected error rates unavailable: "
+                                     f"{self._score_model_problem}")
+            self.calibrate_button.setEnabled(False)
+            self.rates_updated.emit()
+            return
+        if self.gallery_size is None:
+            return  # the count is on its way
+        accept, _ = self.form_thresholds()
+        n = self.gallery_size
+        rates = cal.expected_rates(accept, max(n, 1), self.score_model, self._defaults.min_margin)
+        self.expected = rates
+        people = f"{n:,} {'person' if n == 1 else 'people'} enrolled"
+        if n == 0:
+            people = "nobody enrolled yet (figures for the first person)"
+        self.rates_label.setText(
+            f"<b>At accept {accept:.4f}, with {people}:</b><br>"
+            f"a stranger is let in about <b>{one_in(rates.fpir)}</b> visits "
+            f"(FPIR {rates.fpir:.1e});<br>"
+            f"an enrolled person is not recognised <b>{one_in(rates.fnir)}</b> of looks "
+            f"(FNIR {rates.fnir:.0%}).")
+        self.rates_updated.emit()
+
+    def open_calibration(self) -> CalibrateDialog:
+        """Open the calibration dialog (not modal: the form stays visible behind it)."""
+        if self.calibrate_dialog is None:
+            self.calibrate_dialog = CalibrateDialog(self.ctx, self.score_model, self)
+            self.calibrate_dialog.accepted.connect(self._use_proposal)
+        self.calibrate_dialog.set_gallery_size(self.gallery_size)
+        self.calibrate_dialog.show()
+        self.calibrate_dialog.raise_()
+        return self.calibrate_dialog
+
+    def _use_proposal(self) -> None:
+        dialog = self.calibrate_dialog
+        if dialog is None or dialog.proposal is None:
+            return
+        self.apply_proposal(dialog.proposal)
+
+    def apply_proposal(self, proposal: cal.Proposal) -> None:
+        """Put proposed thresholds into the form (saved only when the user saves)."""
+        self.accept_default.setChecked(False)
+        self.reject_default.setChecked(False)
+        self.accept_spin.setValue(proposal.accept)
+        self.reject_spin.setValue(proposal.reject)
+        self.message.info("Thresholds proposed by the calibration are in the form: press Save "
+                          "to use them at this station.")
 
     def _backend_changed(self, index: int) -> None:
         self._show_backend_page(index)
@@ -482,6 +682,12 @@ class SettingsPage(QWidget):
             retention_days_snapshots=days(self.keep_snapshots_spin),
             retention_days_events=days(self.keep_events_spin),
             retention_days_suspended=days(self.keep_suspended_spin),
+            door_mode=self.door_mode_combo.currentData(),
+            liveness_mode=self.liveness_combo.currentData(),
+            spoof_max_attempts=self.spoof_attempts_spin.value(),
+            spoof_lockout_min=float(self.spoof_lockout_spin.value()),
+            idle_logout_min=self.idle_logout_spin.value(),
+            max_failed_logins=self.failed_logins_spin.value(),
         )
 
     def form_door_config(self) -> DoorConfig:
@@ -514,6 +720,11 @@ class SettingsPage(QWidget):
             "retention_days_snapshots": self.keep_snapshots_spin,
             "retention_days_events": self.keep_events_spin,
             "retention_days_suspended": self.keep_suspended_spin,
+            "door_mode": self.door_mode_combo, "liveness_mode": self.liveness_combo,
+            "spoof_max_attempts": self.spoof_attempts_spin,
+            "spoof_lockout_min": self.spoof_lockout_spin,
+            "idle_logout_min": self.idle_logout_spin,
+            "max_failed_logins": self.failed_logins_spin,
         }.get(key or "")
 
     def _door_widget_for(self, message: str) -> QWidget:
@@ -551,9 +762,9 @@ class SettingsPage(QWidget):
             self._flag(self._widget_for(exc.key), _plain_settings_error(exc))
             return None
         accept = settings.accept_threshold if settings.accept_threshold is not None \
-            else ACCEPT_THRESHOLD
+            else self._defaults.accept
         reject = settings.reject_threshold if settings.reject_threshold is not None \
-            else REJECT_THRESHOLD
+            else self._defaults.reject
         try:
             Thresholds(accept=accept, reject=reject)
         except ValueError:
@@ -619,6 +830,116 @@ class SettingsPage(QWidget):
         self.test_door_button.setEnabled(True)
         self.door_result.error(f"The door test failed: {error_text(exc)}")
         self.door_tested.emit(exc)
+
+
+class CalibrateDialog(QDialog):
+    """Proposes accept/reject thresholds for a chosen false-accept rate per stranger visit.
+
+    "Propose" works in the background (the site's log may be long); "Use these thresholds"
+    closes the dialog accepted with :attr:`proposal` set.
+
+    Signals:
+        proposal_ready(object): a :class:`~turnstile.services.calibration.Proposal`, or the
+            error that stopped it.
+    """
+
+    proposal_ready = Signal(object)
+
+    def __init__(self, ctx: AppContext, score_model: cal.ScoreModel | None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Calibrate the recognition thresholds")
+        self.ctx = ctx
+        self.score_model = score_model
+        self.gallery_size: int | None = None
+        self.proposal: cal.Proposal | None = None
+        layout = QVBoxLayout(self)
+        intro = QLabel("Choose how rarely a stranger may be taken for one of the people "
+                       "enrolled. Stricter targets make employees try again more often.")
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        form = _form()
+        self.target_combo = QComboBox()
+        for rate, label in TARGET_CHOICES:
+            self.target_combo.addItem(label, rate)
+        self.target_combo.setCurrentIndex(DEFAULT_TARGET_INDEX)
+        self.source_combo = QComboBox()
+        for key, label in SOURCE_CHOICES:
+            self.source_combo.addItem(label, key)
+        self.people_label = QLabel()
+        form.addRow("At most:", self.target_combo)
+        form.addRow("Based on:", self.source_combo)
+        form.addRow("People enrolled:", self.people_label)
+        layout.addLayout(form)
+        self.propose_button = QPushButton("Propose")
+        self.propose_button.clicked.connect(self.propose)
+        self.result_label = MessageLabel()
+        self.result_label.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(self.propose_button)
+        row.addWidget(self.result_label, 1)
+        layout.addLayout(row)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.use_button = buttons.addButton("Use these thresholds",
+                                            QDialogButtonBox.ButtonRole.AcceptRole)
+        self.use_button.setEnabled(False)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.target_combo.currentIndexChanged.connect(self._forget)
+        self.source_combo.currentIndexChanged.connect(self._forget)
+        if score_model is None:
+            self.propose_button.setEnabled(False)
+            self.result_label.error("No score model for this face model: calibration is "
+                                    "not possible.")
+
+    def set_gallery_size(self, size: int | None) -> None:
+        self.gallery_size = size
+        self.people_label.setText("counting..." if size is None else f"{size:,}")
+
+    def _forget(self, *args: Any) -> None:
+        self.proposal = None
+        self.use_button.setEnabled(False)
+        self.result_label.clear_message()
+
+    def propose(self) -> None:
+        """Work out the thresholds for the chosen target in the background."""
+        model = self.score_model
+        if model is None:
+            return
+        target = float(self.target_combo.currentData())
+        source = str(self.source_combo.currentData())
+        db, model_id, known = self.ctx.db, embedder_model_id(), self.gallery_size
+
+        def work() -> cal.Proposal:
+            size = known if known is not None else cal.gallery_size(db)
+            used = model
+            if source == "site":
+                evidence = cal.site_evidence(db, model_id)
+                used, _, _ = cal.site_score_model(model, evidence, size)
+            return cal.propose_thresholds(target, size, used)
+
+        self._forget()
+        self.propose_button.setEnabled(False)
+        self.result_label.info("Working it out...")
+        run_task(work, self._proposed, self._failed)
+
+    def _proposed(self, proposal: cal.Proposal) -> None:
+        self.propose_button.setEnabled(True)
+        self.proposal = proposal
+        self.use_button.setEnabled(True)
+        r = proposal.at_size
+        self.result_label.success(
+            f"Accept at {proposal.accept:.4f}, reject below {proposal.reject:.4f}: a stranger "
+            f"is let in about {one_in(r.fpir)} visits, an enrolled person not recognised "
+            f"{one_in(r.fnir)} of looks. With ten times the people: "
+            f"{one_in(proposal.at_10x.fpir)} visits.")
+        self.proposal_ready.emit(proposal)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.propose_button.setEnabled(True)
+        self.result_label.error(error_text(exc))
+        self.proposal_ready.emit(exc)
 
 
 def _form(parent: QWidget | None = None) -> QFormLayout:

@@ -1,0 +1,104 @@
+"""Build the shipped score model: how the face model's cosine scores are distributed.
+
+Embeds every image of LFW (``../shared/data/lfw/images``, 7,701 images of 4,281 people) with
+the real pipeline (door detector, alignment, shipped embedder, flip test-time augmentation),
+scores every pair of images, and writes
+``assets/score_model_<model id, sanitised>.json``:
+
+* ``genuine``: histogram of the scores of every pair of photos of the same person;
+* ``impostor``: histogram of the scores of every pair of photos of two different people
+  (29.6 million pairs), the highest scores exactly, and the exponential tail fitted above
+  the score with FAR 1e-4 (``TAIL_FAR``; see ``turnstile/services/calibration.py`` for how the
+  tail is used and why it errs on the side of more false accepts);
+* ``checks``: what the model predicts against what the open-set protocol of
+  ``turnstile eval identify`` measures on the same embeddings.
+
+Only counts of scores go into the file: no photo, no embedding, no name.
+
+Usage (about 2 minutes on 2 cores)::
+
+    python installer/make_score_model.py [--lfw ../shared/data/lfw] [--date YYYY-MM-DD]
+
+then put the sha256 it prints into ``SCORE_MODEL`` in ``turnstile/resources.py``. Re-running
+it gives the same file for the same models and the same ``--date``. ``--cache FILE.npz``
+keeps the embeddings between runs (put it outside the repository: they are biometric data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from turnstile.services.calibration import (  # noqa: E402
+    lfw_identities,
+    score_model_data,
+)
+
+DATASET = ("LFW, the 7,701 images named by the View-2 protocol, every pair of images (real "
+           "pipeline: door detector, alignment, flip test-time augmentation; {no_face} images "
+           "without a detected face embedded from a centre crop)")
+
+
+def sanitise(model_id: str) -> str:
+    """``dlib_resnet_v1@131a069dbea5/bf4`` -> ``dlib_resnet_v1_131a069dbea5_bf4``."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", model_id).strip("_")
+
+
+def embed(images: Path, cache: Path | None) -> tuple[np.ndarray, list[str], str, int]:
+    ids, paths = lfw_identities(images)
+    if cache is not None and cache.is_file():
+        data = np.load(cache)
+        if list(data["paths"]) == paths:
+            print(f"embeddings from {cache}")
+            return data["emb"], ids, str(data["model_id"]), int(data["noface"].sum())
+    from turnstile.app import build_pipeline
+    from turnstile.evaluation.lfw import embed_central_faces
+
+    pipeline = build_pipeline("door")
+    emb, no_face, seconds = embed_central_faces(pipeline, paths, "LFW")
+    print(f"embedded {len(paths)} images in {seconds:.0f} s, {int(no_face.sum())} without a "
+          "detected face (centre crop)")
+    if cache is not None:
+        np.savez(cache, emb=emb, noface=no_face, paths=np.array(paths),
+                 model_id=pipeline.model_id)
+    return emb, ids, pipeline.model_id, int(no_face.sum())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--lfw", type=Path, default=ROOT.parent / "shared" / "data" / "lfw",
+                        help="LFW folder with images/ (default: ../shared/data/lfw)")
+    parser.add_argument("--date", default=dt.date.today().isoformat(),
+                        help="date written into the file (default: today)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="keep the embeddings in this .npz between runs (not in the repo)")
+    parser.add_argument("--out", type=Path, default=None, help="default: assets/score_model_*")
+    args = parser.parse_args()
+
+    emb, ids, model_id, no_face = embed(args.lfw / "images", args.cache)
+    data = score_model_data(emb, ids, model_id, created=args.date,
+                            dataset=DATASET.format(no_face=no_face))
+    out = args.out or ROOT / "assets" / f"score_model_{sanitise(model_id)}.json"
+    text = json.dumps(data, separators=(",", ":")) + "\n"
+    out.write_text(text, encoding="utf-8")
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    print(f"{data['images']} images of {data['identities']} people, model {model_id}")
+    print(f"genuine pairs {data['genuine']['pairs']:,}, impostor pairs "
+          f"{data['impostor']['pairs']:,}, tail {data['impostor']['tail']}")
+    print(json.dumps(data["checks"], indent=1))
+    print(f"wrote {out} ({len(text):,} bytes)\nsha256 {digest}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
