@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import threading
 from typing import Literal
 
@@ -9,10 +11,13 @@ from turnstile import resources
 from turnstile.config import Settings, load_settings
 from turnstile.matching.policy import Thresholds
 from turnstile.resources import embedder_model_id
+from turnstile.services.audit import SETTINGS_CHANGE, SYSTEM_ACTOR, AuditRecord, AuditService
+from turnstile.services.auth import AuthService, CurrentUser
 from turnstile.services.enrollment import EnrollmentService
 from turnstile.services.gallery import GalleryService
 from turnstile.services.recognition import RecognitionService, load_thresholds
 from turnstile.storage.db import Database, open_database
+from turnstile.storage.errors import DatabaseError
 from turnstile.vision.detector import (
     FULL_RANGE,
     FULL_RANGE_MIN_SCORE,
@@ -24,7 +29,12 @@ from turnstile.vision.detector import (
 from turnstile.vision.embedder import FaceEmbedder
 from turnstile.vision.pipeline import FacePipeline
 
+log = logging.getLogger(__name__)
+
 DetectorMode = Literal["door", "photo"]
+
+_SECRET_SETTINGS = frozenset({"database_url"})
+"""Settings whose values may hold a secret (a database password): audited as "changed"."""
 
 
 def build_detector(mode: DetectorMode = "door") -> FaceDetector:
@@ -77,6 +87,11 @@ class AppContext:
     employees never loads a model. Building is guarded by a lock: background jobs of the
     window may ask for a service at the same moment and must get the same one.
 
+    Who is at the keyboard: :attr:`current_user` is the logged-in account (set by the login
+    dialog or the CLI's ``--user``), ``None`` when nobody is logged in; :attr:`cli_actor` is
+    ``os:<login>`` when the CLI runs for the owner of the data folder before any account
+    exists. :meth:`audit` records an action under that actor.
+
     Args:
         settings: the settings in force (loaded from the user config folder by default).
         database_url: overrides the settings' database (``--db``).
@@ -91,6 +106,8 @@ class AppContext:
         self._galleries: GalleryService | None = None
         self._enrollment: EnrollmentService | None = None
         self._recognition: RecognitionService | None = None
+        self.current_user: CurrentUser | None = None
+        self.cli_actor: str | None = None
 
     @property
     def db(self) -> Database:
@@ -98,6 +115,7 @@ class AppContext:
         with self._lock:
             if self._db is None:
                 self._db = open_database(self.database_url)
+                _protect_legacy_rows(self._db)
             return self._db
 
     @property
@@ -139,16 +157,78 @@ class AppContext:
                                                        self.galleries, self.thresholds())
             return self._recognition
 
+    # -- who is acting --------------------------------------------------------------------
+    @property
+    def actor(self) -> str:
+        """The name the audit trail records: the logged-in account, the OS user of a CLI
+        run before any account exists, or ``"system"``."""
+        if self.current_user is not None:
+            return self.current_user.username
+        return self.cli_actor or SYSTEM_ACTOR
+
+    @property
+    def auth(self) -> AuthService:
+        """Accounts and logins (lockout after ``settings.max_failed_logins`` failures)."""
+        return AuthService(self.db, max_failed=self.settings.max_failed_logins)
+
+    @property
+    def audit_trail(self) -> AuditService:
+        """The audit trail (record, query, export)."""
+        return AuditService(self.db)
+
+    def may(self, permission: str) -> bool:
+        """Whether the one acting now has ``permission`` (see
+        :data:`turnstile.services.auth.PERMISSIONS`). Nobody logged in may nothing, except
+        the data folder's owner on the command line before any account exists."""
+        if self.current_user is not None:
+            return self.current_user.may(permission)
+        return self.cli_actor is not None
+
+    def audit(self, action: str, target: str | None = None, detail: str | None = None,
+              success: bool = True) -> AuditRecord | None:
+        """Record an action of :attr:`actor` in the audit trail.
+
+        The action has already happened when this is called, so a failure to write the entry
+        is logged as an error rather than raised (the caller's work is not undone).
+        """
+        try:
+            return self.audit_trail.record(self.actor, action, target, detail, success)
+        except DatabaseError:
+            log.error("The audit entry for %r could not be written", action, exc_info=True)
+            return None
+
     def apply_settings(self, settings: Settings) -> None:
         """Put new settings in force without a restart (the thresholds at once; the door
-        page applies its own part when it is told)."""
+        page applies its own part when it is told). The change is audited: which settings,
+        old and new values (a database URL only as "changed": it may hold a password)."""
         with self._lock:
+            before = self.settings
             self.settings = settings
             if self._recognition is not None:
                 self._recognition.thresholds = self.thresholds()
+        changes = []
+        for field in dataclasses.fields(settings):
+            old, new = getattr(before, field.name), getattr(settings, field.name)
+            if old != new:
+                changes.append(f"{field.name} changed" if field.name in _SECRET_SETTINGS
+                               else f"{field.name}: {old!r} -> {new!r}")
+        if changes:
+            self.audit(SETTINGS_CHANGE, "settings", "; ".join(changes))
 
     def close(self) -> None:
         with self._lock:
             if self._db is not None:
                 self._db.dispose()
                 self._db = None
+
+
+def _protect_legacy_rows(db: Database) -> None:
+    """Encrypt face data stored before encryption existed (an upgraded installation), so a
+    command-line-only site is protected too; a no-op (three counts) once done."""
+    from turnstile.services.privacy import protect_legacy_data
+    from turnstile.storage.crypto import ProtectionError
+
+    try:
+        protect_legacy_data(db)
+    except ProtectionError as exc:  # reported again where the data is needed
+        log.warning("Face data stored before encryption could not be encrypted yet: %s", exc)

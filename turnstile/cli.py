@@ -3,7 +3,17 @@
 Exit codes: 0 success (for ``verify``: the same person; for ``identify``: known and allowed
 in), 1 an error (the message on stderr says what is wrong; nothing was half-written), 2 a
 command line that cannot be parsed, 3 a negative answer (``verify``: not the same person;
-``identify``: unknown, unsure or not allowed in), 130 interrupted.
+``identify``: unknown, unsure or not allowed in), 4 not allowed (no login, a wrong password,
+a locked account, or a role that may not run the command), 130 interrupted.
+
+Logins: commands that change who may enter (enroll, import, employees edit / suspend /
+activate / add-photo) need a front-desk or admin account; deleting people, exporting the
+access log, accounts, the audit trail and every extension command that does not say
+otherwise need an admin. Give ``--user NAME``; the password is asked for in the terminal,
+or read from the environment variable ``TURNSTILE_PASSWORD`` (for scripts). Before any
+account exists, only the OS user who owns the data folder may run those commands (recorded
+in the audit trail as ``os:<login>``); ``turnstile accounts add NAME --role admin`` creates
+the first admin. Every such command is recorded in the audit trail.
 
 Output meant for people and scripts goes to stdout; messages, warnings and progress bars go
 to stderr. Ids, employee numbers, names and scores are printed; embeddings never are.
@@ -36,10 +46,16 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_NO = 3
 """A negative answer, not an error: not the same person, or nobody allowed in."""
+EXIT_DENIED = 4
+"""Not allowed: no login, a wrong password, a locked account or a role too low."""
 EXIT_INTERRUPTED = 130
 
 STATUSES = ("active", "suspended")
 DATE_HELP = "YYYY-MM-DD (UTC) or ISO 8601 with an offset, e.g. 2025-03-01T08:00:00+01:00"
+PASSWORD_ENV = "TURNSTILE_PASSWORD"
+"""Environment variable holding the password of ``--user`` (for scripts)."""
+FRONT_DESK = "front_desk"
+ADMIN = "admin"
 
 
 class CommandError(TurnstileError):
@@ -66,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the door camera: a webcam index (0), a video file or a stream URL")
     parser.add_argument("--demo", action="store_true",
                         help="use the built-in demo video instead of a camera")
+    parser.add_argument("--user", metavar="NAME", default=None,
+                        help=f"the account to run a command that changes data as (the "
+                             f"password is asked for, or read from {PASSWORD_ENV})")
     verbs = parser.add_subparsers(dest="verb", metavar="COMMAND")
 
     # --db is also accepted after the verb ("turnstile enroll ... --db URL"); SUPPRESS keeps
@@ -73,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     db_option = argparse.ArgumentParser(add_help=False)
     db_option.add_argument("--db", metavar="URL", default=argparse.SUPPRESS,
                            help="SQLAlchemy database URL (same as before the command)")
+    db_option.add_argument("--user", metavar="NAME", default=argparse.SUPPRESS,
+                           help="the account to log in as (same as before the command)")
     common = [db_option]
 
     _add_eval_parsers(verbs)
@@ -184,11 +205,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_EXTENSIONS: tuple[str, ...] = ()
+_EXTENSIONS: tuple[str, ...] = (
+    "turnstile.cli_door", "turnstile.cli_accounts",
+    "turnstile.cli_calibrate", "turnstile.cli_privacy",
+)
 """Modules that add commands: each has ``add_parsers(verbs, groups, common)`` (``groups``
-maps "employees" and "logs" to their sub-parsers, ``common`` is the parents list with --db)
-and ``HANDLERS``, a dict from a command path such as ``("logs", "verify")`` or
-``("calibrate",)`` to a handler ``(args, ctx) -> exit code``."""
+maps "employees" and "logs" to their sub-parsers, ``common`` is the parents list with --db
+and --user) and ``HANDLERS``, a dict from a command path such as ``("logs", "verify")`` or
+``("calibrate",)`` to a handler ``(args, ctx) -> exit code``.
+
+A module may also have ``ROLES``, a dict from a command path to the role it needs:
+``"front_desk"``, ``"admin"``, or ``None`` for a command anyone may run (it reads nothing
+personal and changes nothing). A path it does not list needs ``"admin"``. Commands that
+need a role are recorded in the audit trail after they ran; a module that records its own,
+richer entries lists those paths in ``SELF_AUDITED``."""
+
+_BUILTIN_ROLES: dict[tuple[str, ...], str | None] = {
+    ("enroll",): FRONT_DESK,
+    ("import",): FRONT_DESK,
+    ("verify",): None,
+    ("identify",): None,
+    ("employees", "list"): None,
+    ("employees", "show"): None,
+    ("employees", "edit"): FRONT_DESK,
+    ("employees", "suspend"): FRONT_DESK,
+    ("employees", "activate"): FRONT_DESK,
+    ("employees", "add-photo"): FRONT_DESK,
+    ("employees", "delete"): ADMIN,
+    ("logs", "export"): ADMIN,
+}
+"""The role each built-in command needs (``None``: no login). Deleting people and exporting
+where people went are admin work; the front desk enrolls and edits."""
+
+_AUDIT_ACTIONS: dict[tuple[str, ...], str] = {
+    ("enroll",): "enroll",
+    ("import",): "import",
+    ("employees", "edit"): "edit",
+    ("employees", "suspend"): "suspend",
+    ("employees", "activate"): "activate",
+    ("employees", "add-photo"): "add_photo",
+    ("employees", "delete"): "delete",
+    ("logs", "export"): "export",
+}
+"""The audit trail's word for a built-in command (the same words the window records)."""
 
 
 def _extensions() -> list[Any]:
@@ -203,6 +262,20 @@ def _extension_handler(path: tuple[str, ...]) -> Handler | None:
         if handler is not None:
             return handler
     return None
+
+
+def required_role(path: tuple[str, ...]) -> str | None:
+    """The role a command needs (``None``: anyone may run it)."""
+    if path in _BUILTIN_ROLES:
+        return _BUILTIN_ROLES[path]
+    for module in _extensions():
+        if path in module.HANDLERS:
+            return getattr(module, "ROLES", {}).get(path, ADMIN)
+    return ADMIN
+
+
+def _self_audited(path: tuple[str, ...]) -> bool:
+    return any(path in getattr(module, "SELF_AUDITED", ()) for module in _extensions())
 
 
 def _hint(exc: TurnstileError) -> str:
@@ -271,9 +344,12 @@ def run(argv: Sequence[str], ctx: AppContext | None = None) -> int:
             return run_app(args)
         if args.verb == "eval":
             return _eval(args)
-        handler = _handler(args)
-        if handler is not None:
-            return _with_context(handler, args, ctx)
+        found = _handler(args)
+        if found is not None:
+            return _with_context(*found, args, ctx)
+    except AccessDenied as exc:
+        _say(f"turnstile: {exc}")
+        return EXIT_DENIED
     except TurnstileError as exc:
         _say(f"turnstile: {exc}{_hint(exc)}")
         return EXIT_ERROR
@@ -293,7 +369,7 @@ def run(argv: Sequence[str], ctx: AppContext | None = None) -> int:
 Handler = Callable[[argparse.Namespace, "AppContext"], int]
 
 
-def _handler(args: argparse.Namespace) -> Handler | None:
+def _handler(args: argparse.Namespace) -> tuple[Handler, tuple[str, ...]] | None:
     if args.verb == "employees":
         path: tuple[str, ...] = ("employees", args.employees_verb)
         builtin = _EMPLOYEE_HANDLERS.get(args.employees_verb)
@@ -303,19 +379,145 @@ def _handler(args: argparse.Namespace) -> Handler | None:
     else:
         path = (args.verb,)
         builtin = _HANDLERS.get(args.verb)
-    return builtin if builtin is not None else _extension_handler(path)
+        # An extension verb with actions of its own ("accounts add") may register either the
+        # whole path or the verb alone.
+        action = getattr(args, f"{args.verb.replace('-', '_')}_verb", None)
+        if builtin is None and isinstance(action, str):
+            longer = (args.verb, action)
+            if _extension_handler(longer) is not None:
+                path = longer
+    handler = builtin if builtin is not None else _extension_handler(path)
+    return None if handler is None else (handler, path)
 
 
-def _with_context(handler: Handler, args: argparse.Namespace, ctx: AppContext | None) -> int:
+def _with_context(handler: Handler, path: tuple[str, ...], args: argparse.Namespace,
+                  ctx: AppContext | None) -> int:
     from turnstile.app import AppContext
 
     own = ctx is None
     context = AppContext(database_url=args.db) if ctx is None else ctx
     try:
-        return handler(args, context)
+        role = required_role(path)
+        if role is None:
+            return handler(args, context)
+        authorize(context, path, role, getattr(args, "user", None))
+        if _self_audited(path):
+            return handler(args, context)
+        try:
+            code = handler(args, context)
+        except BaseException as exc:
+            _audit_command(context, path, args, None, type(exc).__name__)
+            raise
+        _audit_command(context, path, args, code)
+        return code
     finally:
         if own:
             context.close()
+
+
+# --- logins -------------------------------------------------------------------------------
+
+
+class AccessDenied(TurnstileError):
+    """The command may not run for this caller (exit code 4; the message says why)."""
+
+
+def _password(username: str) -> str:
+    """The password of ``--user``: from :data:`PASSWORD_ENV`, or asked in the terminal."""
+    import getpass
+    import os
+
+    password = os.environ.get(PASSWORD_ENV)
+    if password is not None:
+        return password
+    if not sys.stdin or not sys.stdin.isatty():
+        raise AccessDenied(f"No password for {username!r}: run the command in a terminal to "
+                           f"be asked for it, or set {PASSWORD_ENV}.")
+    return getpass.getpass(f"Password for {username}: ")
+
+
+def authorize(ctx: AppContext, path: tuple[str, ...], role: str, username: str | None) -> None:
+    """Let the command at ``path`` run only for someone with ``role``; on success
+    ``ctx.current_user`` (or ``ctx.cli_actor``) says who.
+
+    Raises:
+        AccessDenied: nobody logged in, a wrong password, a locked or disabled account, a
+            role too low, or (before any account exists) not the owner of the data folder.
+    """
+    from turnstile.services import audit as audit_actions
+    from turnstile.services.auth import (
+        LoginError,
+        data_folder_of,
+        os_actor,
+        owns_folder,
+        role_allows,
+        role_label,
+    )
+
+    command = "turnstile " + " ".join(path)
+    if username is None and ctx.current_user is not None:  # a context already logged in
+        user = ctx.current_user
+    elif not ctx.auth.has_accounts():
+        folder = data_folder_of(ctx.database_url)
+        if username is not None:
+            raise AccessDenied(
+                f"No accounts exist yet, so --user {username} cannot be checked. Create the "
+                f"first admin with 'turnstile accounts add NAME --role admin' (run by the "
+                f"owner of {folder}, without --user).")
+        ctx.cli_actor = os_actor()
+        if not owns_folder(folder):
+            ctx.audit(audit_actions.PERMISSION_DENIED, command,
+                      "no accounts yet and not the owner of the data folder", success=False)
+            raise AccessDenied(
+                f"'{command}' changes data. No accounts exist yet, so only the owner of the "
+                f"data folder {folder} may run it; that user creates the first admin with "
+                f"'turnstile accounts add NAME --role admin'.")
+        return
+    elif username is None:
+        raise AccessDenied(
+            f"'{command}' needs a login: add --user NAME (the password is asked for, or read "
+            f"from {PASSWORD_ENV}). It needs {_a(role_label(role))} account.")
+    else:
+        try:
+            user = ctx.auth.login(username, _password(username), via="command line")
+        except LoginError as exc:
+            raise AccessDenied(str(exc)) from None
+        ctx.current_user = user
+    if not role_allows(user.role, role):
+        ctx.audit(audit_actions.PERMISSION_DENIED, command,
+                  f"needs {role_label(role)}; account is {role_label(user.role)}",
+                  success=False)
+        raise AccessDenied(f"Account {user.username!r} is {_a(role_label(user.role))} account; "
+                           f"'{command}' needs {_a(role_label(role))} account.")
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
+def _audit_command(ctx: AppContext, path: tuple[str, ...], args: argparse.Namespace,
+                   code: int | None, error: str | None = None) -> None:
+    """Record a command that needed a role: who, which command, on what, which options
+    (their names, never their values: a name typed in an edit is not copied here)."""
+    action = _AUDIT_ACTIONS.get(path, " ".join(path))
+    target = None
+    if getattr(args, "new_number", None) and getattr(args, "number", None):
+        target = f"employee {args.number} (now {args.new_number})"
+    elif isinstance(getattr(args, "number", None), str) and path != ("logs", "export"):
+        target = f"employee {args.number}"
+    for name in ("csv", "photo", "path", "file", "out"):
+        value = getattr(args, name, None)
+        if target is None and isinstance(value, (str, Path)):
+            target = f"file {Path(value).name}"
+    shown_as_target = {"csv", "photo", "path", "file", "out"} | (
+        {"number", "new_number"} if target and target.startswith("employee") else set())
+    options = sorted(f"--{k.replace('_', '-')}" for k, v in vars(args).items()
+                     if k not in {"verb", "db", "user", "verbose", "source", "demo"}
+                     and k not in shown_as_target and not k.endswith("_verb")
+                     and v not in (None, False, []))
+    outcome = f"failed ({error})" if code is None else f"exit code {code}"
+    detail = f"command line; {outcome}" + (f"; options {', '.join(options)}" if options else "")
+    ctx.audit(action, target, detail, success=code == EXIT_OK)
 
 
 def _tolerant_streams() -> None:
@@ -619,10 +821,13 @@ def _employees_delete(args: argparse.Namespace, ctx: AppContext) -> int:
             f"photo{'' if photos == 1 else 's'} and the snapshots of their access events (the "
             f"events stay in the log, without the person). Nothing was deleted; run the "
             f"command again with --yes to delete.")
+    from turnstile.services.privacy import erase_employee
+
     with ctx.db.session() as s:
         e = repo.get_employee_by_number(s, args.number)
         employee_id, number = e.id, e.employee_number
-        counts = repo.delete_employee(s, employee_id)
+    # Erased, then the database compacted so the face data's bytes leave the file too.
+    counts = erase_employee(ctx.db, employee_id).counts
     _employee_changed(ctx, employee_id)
     print(f"Deleted employee {number}: {counts.templates} face template"
           f"{'' if counts.templates == 1 else 's'}, {counts.snapshots} snapshot"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from turnstile.app import AppContext
+from turnstile.services.auth import CurrentUser
 from turnstile.storage import repositories as repo
 
 
@@ -18,6 +19,9 @@ def ctx(tmp_path: Path, qapp) -> Iterator[AppContext]:
     from PySide6.QtCore import QThreadPool
 
     context = AppContext(database_url="sqlite:///" + str(tmp_path / "t.db"))
+    # The desk pages are tested as an admin who has logged in (the login itself is tested in
+    # tests/gui/test_login*.py, with contexts where nobody is logged in).
+    context.current_user = CurrentUser(account_id=0, username="desk-test", role="admin")
     yield context
     # Background jobs of the pages must not outlive the database they read.
     QThreadPool.globalInstance().waitForDone(30_000)

@@ -24,7 +24,8 @@ def window(qtbot, ctx, monkeypatch):
 
 def test_pages_and_keyboard_navigation(window, qtbot):
     titles = [window.nav.item(i).text() for i in range(window.nav.count())]
-    assert titles == ["Door", "Enroll", "People", "Access log", "Settings"]
+    assert titles == ["Door", "Enroll", "People", "Access log", "Settings", "Accounts",
+                      "Audit trail"]
     qtbot.keyClick(window, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
     assert window.stack.currentWidget() is window.people
     qtbot.keyClick(window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
@@ -37,3 +38,14 @@ def test_desk_changes_reload_the_door_gallery(window):
     window.people.person_deleted.emit(1)
     window.enroll.enrolled.emit(object())
     assert len(window.reloads) == before + 3
+
+
+def test_a_door_alert_stays_in_view_until_dismissed(window, qtbot):
+    assert not window.alert_button.isVisible()
+    window.door.alert_raised.emit("Barack Obama's identity was presented by 3 spoofs in a row "
+                                  "at this door and is locked out here for 10 min.")
+    assert window.alert_button.isVisible()
+    assert "locked out" in window.alert_button.toolTip()
+    assert "locked out" in window.statusBar().currentMessage()
+    qtbot.mouseClick(window.alert_button, Qt.MouseButton.LeftButton)
+    assert not window.alert_button.isVisible()

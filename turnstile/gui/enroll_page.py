@@ -633,6 +633,10 @@ class EnrollPage(QWidget):
             text += "<br>Note: " + _html("; ".join(result.warnings))
         self.result_text.setText(text)
         self.message.success("Saved.")
+        self.ctx.audit("add_photo" if adding else "enroll", f"employee {result.employee_number}",
+                       f"desktop app; template {result.template_id}"
+                       + ("; old photos replaced" if adding and self.replace_check.isChecked()
+                          else ""))
         self._reset_after_save()
         self.enrolled.emit(result)
 

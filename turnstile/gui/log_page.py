@@ -595,6 +595,8 @@ class AccessLogPage(QWidget):
             self.message.warning("Export cancelled: no file was written.")
         else:
             self.message.success(f"{result.rows:,} events exported to {result.path}.")
+            self.ctx.audit("export", f"file {Path(str(result.path)).name}",
+                           f"desktop app; access log, {result.rows} events")
         self.export_finished.emit(result)
 
     def _export_failed(self, exc: BaseException) -> None:

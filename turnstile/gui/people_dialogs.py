@@ -269,6 +269,9 @@ class BulkImportDialog(QDialog):
     def _finished(self, report: ImportReport) -> None:
         self.import_button.setEnabled(True)
         self.report = report
+        self.ctx.audit("import", f"file {Path(report.csv_path).name}",
+                       f"desktop app; {len(report.imported)} imported, {len(report.skipped)} "
+                       f"skipped, {len(report.rejected)} rejected", success=report.ok)
         self.save_report_button.setEnabled(True)
         text = report.summary()
         if report.cancelled:

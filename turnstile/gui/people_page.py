@@ -366,6 +366,8 @@ class PeoplePage(QWidget):
                 self.select_person(row.id)
                 self._selection_changed()
                 self.message.success(f"{row.name}: details saved.")
+                self.ctx.audit("edit", f"employee {row.employee_number}",
+                               f"desktop app; id {row.id}")
                 self.person_changed.emit(row.id)
 
         dialog.accepted.connect(accepted)
@@ -386,6 +388,8 @@ class PeoplePage(QWidget):
             what = ("suspended: the door stays shut for them" if status == "suspended"
                     else "active again")
             self.message.success(f"{row.name} is now {what}.")
+            self.ctx.audit("suspend" if status == "suspended" else "activate",
+                           f"employee {row.employee_number}", f"desktop app; id {row.id}")
             self.person_changed.emit(row.id)
 
         self._run(lambda: self.service.set_status(person.id, status), done,
@@ -395,6 +399,11 @@ class PeoplePage(QWidget):
         """Ask for confirmation, then delete the selected person."""
         person = self.selected_person()
         if person is None or self._busy:
+            return
+        if not self.ctx.may("delete_people"):  # admin work; the button is hidden too
+            self.ctx.audit("permission_denied", f"employee {person.employee_number}",
+                           "desktop app; delete needs an admin", success=False)
+            self.message.error("Deleting people needs an admin account.")
             return
         box = QMessageBox(QMessageBox.Icon.Warning, "Delete this person?",
                           f"Delete {person.name} ({person.employee_number})?", parent=self)
@@ -417,6 +426,9 @@ class PeoplePage(QWidget):
                 f"{person.name} was deleted ({counts.templates} photo(s) and "
                 f"{counts.snapshots} snapshot(s) erased; {counts.events_unlinked} passage(s) "
                 f"kept without their name).")
+            self.ctx.audit("delete", f"employee {person.employee_number}",
+                           f"desktop app; id {person.id}; {counts.templates} template(s), "
+                           f"{counts.snapshots} snapshot(s) erased")
             self.person_deleted.emit(person.id)
 
         self._run(lambda: self.service.delete_person(person.id), done, "Deleting...")
