@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Data keys of every test database in one session folder (never the user's keyring): a
+# database prepared once and copied into several tests' homes still finds its key.
+os.environ.setdefault("TURNSTILE_KEY_DIR", tempfile.mkdtemp(prefix="turnstile-keys-"))
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -33,7 +33,7 @@ from turnstile.storage.errors import (
 )
 from turnstile.storage.models import Base
 
-HEAD = "0001"
+HEAD = "0003"
 
 
 def _sha256(path: Path) -> str:
@@ -88,8 +88,8 @@ _REVISION_0002 = '''
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "test_next"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -108,7 +108,7 @@ def downgrade():
 def test_backup_made_before_migrating_an_older_database(
     db: Database, db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """(c) An existing file at 0001 is copied aside before it is upgraded to a newer head;
+    """(c) An existing file at head is copied aside before it is upgraded to a newer head;
     the batch copy of ``employees`` does not cascade into templates or events."""
     with db.session() as s:
         employee = repo.create_employee(s, employee_number="E1", name="Ada")
@@ -121,12 +121,13 @@ def test_backup_made_before_migrating_an_older_database(
     scripts = tmp_path / "migrations"
     shutil.copytree(Path(storage_db.__file__).parent / "migrations", scripts,
                     ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0002_test_nickname.py").write_text(_REVISION_0002)
+    (scripts / "versions" / "test_next_nickname.py").write_text(
+        _REVISION_0002.replace("{head}", HEAD))
     monkeypatch.setattr(storage_db, "MIGRATIONS_LOCATION", str(scripts))
 
     upgraded = open_database(f"sqlite:///{db_path}")
     try:
-        assert current_revisions(upgraded.engine) == {"0002"}
+        assert current_revisions(upgraded.engine) == {"test_next"}
         with upgraded.session() as s:
             assert s.execute(text("SELECT name, nickname FROM employees")).all() == [("Ada", None)]
             assert s.execute(text("SELECT count(*) FROM face_templates")).scalar() == 1
@@ -136,9 +137,9 @@ def test_backup_made_before_migrating_an_older_database(
         upgraded.dispose()
 
     (backup,) = _backups(db_path)
-    assert backup.name.startswith("turnstile.db.bak-0001-")
+    assert backup.name.startswith(f"turnstile.db.bak-{HEAD}-")
     with sqlite3.connect(backup) as copy:
-        assert copy.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        assert copy.execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD,)]
         assert copy.execute("SELECT name FROM employees").fetchall() == [("Ada",)]
         assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     copy.close()

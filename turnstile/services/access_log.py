@@ -11,7 +11,12 @@ An event is never lost silently:
   memory, in order; the error is reported once per outage through ``on_error``);
 * events still unwritten when the station stops are saved to a spool file in the data folder
   (JSON lines, snapshots included) and written first at the next start;
-* an event the database refuses outright (which would be a bug) is logged as an error.
+* an event the database refuses outright (which would be a bug) is logged as an error;
+* when the data key is missing, the event is written without its snapshot (a snapshot is
+  only ever stored encrypted).
+
+Each event is appended to the tamper-evident hash chain as it is written
+(:func:`turnstile.services.log_chain.append`, called by ``repositories.add_event``).
 
 Nothing biometric goes to the log: no names, no images, only decisions and ids.
 """
@@ -34,6 +39,7 @@ import numpy as np
 
 from turnstile.config import SNAPSHOT_POLICIES, data_dir
 from turnstile.storage import repositories as repo
+from turnstile.storage.crypto import ProtectionError
 from turnstile.storage.db import Database
 from turnstile.storage.errors import DatabaseError, ValidationError
 from turnstile.storage.models import utcnow
@@ -153,9 +159,10 @@ class EventWriter:
     # -- any thread --------------------------------------------------------------------------
     @property
     def pending(self) -> int:
-        """Events waiting to be written (including the one being written)."""
+        """Events waiting to be written (including the one being written, which stays at
+        the head of the queue until it is committed)."""
         with self._cond:
-            return len(self._pending) + (1 if self._busy else 0)
+            return len(self._pending)
 
     def start(self) -> None:
         """Load events left over from the last run, then start the thread."""
@@ -279,6 +286,20 @@ class EventWriter:
                 item.frame = None
 
     def _write(self, item: _Item) -> int:
+        try:
+            return self._write_once(item)
+        except ProtectionError as exc:
+            if item.snapshot is None:
+                raise
+            # No key: the decision is kept, the picture is not (never stored unencrypted).
+            log.error("snapshot of an access event dropped: %s", type(exc).__name__)
+            self._report(f"A camera snapshot could not be stored: {exc}")
+            item.snapshot = None
+            self._door_id = None  # it may have been created in the rolled-back transaction
+            return self._write_once(item)
+
+    def _write_once(self, item: _Item) -> int:
+        """Write one event; the repositories chain it (and encrypt its snapshot)."""
         r = item.record
         db = self._db()
         with db.session() as s:
@@ -315,7 +336,9 @@ class EventWriter:
         try:
             self.spool_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.spool_path.with_suffix(".tmp")
-            with open(tmp, "w", encoding="utf-8") as f:
+            # Owner-only: until the next start it holds snapshots not yet encrypted.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with open(fd, "w", encoding="utf-8") as f:
                 f.write("\n".join(lines) + "\n")
                 f.flush()
                 os.fsync(f.fileno())

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
+from turnstile.services import privacy
+from turnstile.storage import crypto
 from turnstile.storage import repositories as repo
 from turnstile.storage.db import Database
 from turnstile.storage.models import Employee, FaceTemplate, utcnow
@@ -75,7 +77,8 @@ def _person_rows(db: Database, employee_id: int | None = None) -> list[PersonRow
         select(Employee.id, Employee.employee_number, Employee.name, Employee.department,
                Employee.status, Employee.valid_from, Employee.valid_until,
                func.coalesce(first.c.n, 0), Employee.created_at, Employee.consent_at,
-               FaceTemplate.face_crop)
+               FaceTemplate.id, FaceTemplate.model_id, FaceTemplate.key_id,
+               FaceTemplate.face_crop_sealed)
         .select_from(Employee)
         .outerjoin(first, first.c.employee_id == Employee.id)
         .outerjoin(FaceTemplate, FaceTemplate.id == first.c.first_id)
@@ -84,7 +87,16 @@ def _person_rows(db: Database, employee_id: int | None = None) -> list[PersonRow
     if employee_id is not None:
         stmt = stmt.where(Employee.id == employee_id)
     with db.session() as s:
-        return [PersonRow(*row) for row in s.execute(stmt)]
+        rows = s.execute(stmt).all()
+    # Decrypted after the session: the crops are small, and the key may be slow to fetch.
+    people = []
+    for (pid, number, name, department, status, valid_from, valid_until, templates, created,
+         consent, template_id, model_id, key_id, sealed) in rows:
+        crop = crypto.open_template_value("face_crop", template_id, pid, model_id, key_id,
+                                          sealed) if template_id else None
+        people.append(PersonRow(pid, number, name, department, status, valid_from, valid_until,
+                                templates, created, consent, crop))
+    return people
 
 
 class PeopleService:
@@ -181,13 +193,14 @@ class PeopleService:
         return self.get_person(employee_id)
 
     def delete_person(self, employee_id: int) -> repo.DeletionCounts:
-        """Delete a person with their face templates and the snapshots of their access
-        events (the events stay in the log, without the person).
+        """Erase a person with their face templates and the snapshots of their access
+        events (the events stay in the log, without the person), then compact the database
+        so their bytes are gone from its files (:func:`turnstile.services.privacy.
+        erase_employee`).
 
         Raises:
             EmployeeNotFound: no such person.
         """
-        with self.db.session() as s:
-            counts = repo.delete_employee(s, employee_id)
+        report = privacy.erase_employee(self.db, employee_id)
         self._changed(employee_id)
-        return counts
+        return report.counts

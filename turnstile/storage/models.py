@@ -12,11 +12,23 @@ mode on SQLite needs to find them again.
 
 Room left on purpose: admin users and an audit trail will be new tables (``admin_users``,
 ``audit_entries``) referencing these by id; nothing here assumes a single operator.
+
+Biometric columns (``face_templates.embedding``, ``face_templates.face_crop``,
+``access_events.snapshot``) hold AES-GCM ciphertext (see :mod:`turnstile.storage.crypto`):
+the mapped attributes ``embedding_sealed``/``face_crop_sealed``/``snapshot_sealed`` are the
+stored bytes, and ``embedding``/``face_crop``/``snapshot`` read them decrypted (in SQL
+expressions they stand for the stored column). Only
+:mod:`turnstile.storage.repositories` writes them.
+
+Access events form a hash chain (:mod:`turnstile.services.log_chain`); its head and the active
+data key live in the single row of :class:`ProtectionState`, and retention purges leave signed
+:class:`LogCheckpoint` rows.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
@@ -30,6 +42,7 @@ from sqlalchemy import (
     MetaData,
     String,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -61,6 +74,10 @@ DOOR_NAME_MAX_CHARS = 200
 REASON_MAX_CHARS = 200
 THRESHOLD_NAME_MAX_CHARS = 64
 THRESHOLD_SOURCE_MAX_CHARS = 500
+KEY_ID_MAX_CHARS = 32
+HASH_HEX_CHARS = 64
+"""SHA-256 and HMAC-SHA256 values are stored as 64 lowercase hex digits."""
+SALT_HEX_CHARS = 32
 
 
 def utcnow() -> datetime:
@@ -138,6 +155,8 @@ class Employee(Base):
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     consent_text_version: Mapped[str | None] = mapped_column(String(CONSENT_VERSION_MAX_CHARS))
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """When the person was last suspended (None while active); retention counts from it."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -156,7 +175,10 @@ class Employee(Base):
 class FaceTemplate(Base):
     """One face embedding of an employee, as produced by one model version.
 
-    ``embedding`` is ``dim`` little-endian float32 values, L2-normalised.
+    ``embedding`` is ``dim`` little-endian float32 values, L2-normalised; ``face_crop`` a
+    small JPEG. Both are stored encrypted with the data key ``key_id`` (``None``: a row written
+    before encryption existed, still plain until :func:`turnstile.storage.crypto.
+    protect_legacy_data` runs).
     """
 
     __tablename__ = "face_templates"
@@ -171,16 +193,41 @@ class FaceTemplate(Base):
     employee_id: Mapped[int] = mapped_column(
         ForeignKey("employees.id", ondelete="CASCADE"), index=True
     )
-    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    embedding_sealed: Mapped[bytes] = mapped_column("embedding", LargeBinary)
     dim: Mapped[int] = mapped_column(Integer)
     model_id: Mapped[str] = mapped_column(String(MODEL_ID_MAX_CHARS))
     source: Mapped[str] = mapped_column(String(16))
     source_name: Mapped[str | None] = mapped_column(String(SOURCE_NAME_MAX_CHARS))
     quality: Mapped[float | None] = mapped_column(Float)
-    face_crop: Mapped[bytes | None] = mapped_column(LargeBinary)
+    face_crop_sealed: Mapped[bytes | None] = mapped_column("face_crop", LargeBinary)
+    key_id: Mapped[str | None] = mapped_column(String(KEY_ID_MAX_CHARS))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     employee: Mapped[Employee] = relationship(back_populates="templates")
+
+    @hybrid_property
+    def embedding(self) -> bytes:
+        """The embedding bytes, decrypted (raises ``KeyMissingError`` without the key)."""
+        from turnstile.storage import crypto
+
+        return crypto.open_template_embedding(self)
+
+    @embedding.inplace.expression
+    @classmethod
+    def _embedding_expression(cls) -> Any:
+        return cls.embedding_sealed
+
+    @hybrid_property
+    def face_crop(self) -> bytes | None:
+        """The face crop JPEG, decrypted (``None`` when there is none)."""
+        from turnstile.storage import crypto
+
+        return crypto.open_template_face_crop(self)
+
+    @face_crop.inplace.expression
+    @classmethod
+    def _face_crop_expression(cls) -> Any:
+        return cls.face_crop_sealed
 
 
 class Door(Base):
@@ -194,7 +241,14 @@ class Door(Base):
 
 
 class AccessEvent(Base):
-    """One decision taken at a door. Kept when the employee is deleted (employee_id NULL)."""
+    """One decision taken at a door. Kept when the employee is deleted (employee_id NULL).
+
+    Chain columns (see :mod:`turnstile.services.log_chain`): ``hash`` is SHA-256 over the
+    event's fields, ``subject_hash`` (which commits to ``employee_id`` through the random
+    ``subject_salt``), ``snapshot_sha256`` and ``prev_hash``. Erasing a person clears
+    ``employee_id``, ``subject_salt`` and the snapshot but keeps both hashes, so the chain
+    still verifies and the event can no longer be tied to anyone.
+    """
 
     __tablename__ = "access_events"
     __table_args__ = (CheckConstraint(_in_list("decision", DECISIONS), name="decision"),)
@@ -211,10 +265,80 @@ class AccessEvent(Base):
     threshold: Mapped[float | None] = mapped_column(Float)
     liveness_score: Mapped[float | None] = mapped_column(Float)
     model_id: Mapped[str | None] = mapped_column(String(MODEL_ID_MAX_CHARS))
-    snapshot: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    snapshot_sealed: Mapped[bytes | None] = mapped_column("snapshot", LargeBinary,
+                                                          deferred=True)
+    snapshot_key_id: Mapped[str | None] = mapped_column(String(KEY_ID_MAX_CHARS))
+    snapshot_sha256: Mapped[str | None] = mapped_column(String(HASH_HEX_CHARS))
+    subject_salt: Mapped[str | None] = mapped_column(String(SALT_HEX_CHARS))
+    subject_hash: Mapped[str | None] = mapped_column(String(HASH_HEX_CHARS))
+    prev_hash: Mapped[str | None] = mapped_column(String(HASH_HEX_CHARS))
+    hash: Mapped[str | None] = mapped_column(String(HASH_HEX_CHARS))
 
     door: Mapped[Door] = relationship()
     employee: Mapped[Employee | None] = relationship(back_populates="events")
+
+    @hybrid_property
+    def snapshot(self) -> bytes | None:
+        """The snapshot JPEG, decrypted (``None`` when there is none)."""
+        from turnstile.storage import crypto
+
+        return crypto.open_event_snapshot(self)
+
+    @snapshot.inplace.expression
+    @classmethod
+    def _snapshot_expression(cls) -> Any:
+        return cls.snapshot_sealed
+
+
+class ProtectionState(Base):
+    """The one row (id 1) holding the access log's chain head and the active data key.
+
+    Every write to the chain and every key change first updates this row (``lock_seq``):
+    that takes SQLite's write lock, or a row lock on PostgreSQL, so concurrent writers take
+    turns and the head always names the last event written.
+    """
+
+    __tablename__ = "protection_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lock_seq: Mapped[int] = mapped_column(Integer, default=0)
+    active_key_id: Mapped[str | None] = mapped_column(String(KEY_ID_MAX_CHARS))
+    chain_last_event_id: Mapped[int | None] = mapped_column(Integer)
+    chain_last_hash: Mapped[str] = mapped_column(String(HASH_HEX_CHARS))
+    chain_events: Mapped[int] = mapped_column(Integer, default=0)
+    chain_mac: Mapped[str | None] = mapped_column(String(HASH_HEX_CHARS))
+    chain_mac_key_id: Mapped[str | None] = mapped_column(String(KEY_ID_MAX_CHARS))
+
+
+class DataKey(Base):
+    """A data key's id and history; the key itself is in the OS keyring or the key file,
+    never in the database."""
+
+    __tablename__ = "data_keys"
+
+    key_id: Mapped[str] = mapped_column(String(KEY_ID_MAX_CHARS), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    def __repr__(self) -> str:
+        return f"<DataKey {self.key_id}>"
+
+
+class LogCheckpoint(Base):
+    """Where the access log starts after a retention purge: the hash of the last purged event,
+    signed (HMAC-SHA256 with a key derived from the data key ``key_id``)."""
+
+    __tablename__ = "log_checkpoints"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_event_id: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(HASH_HEX_CHARS))
+    events_purged: Mapped[int] = mapped_column(Integer)
+    purged_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    mac: Mapped[str] = mapped_column(String(HASH_HEX_CHARS))
+    key_id: Mapped[str] = mapped_column(String(KEY_ID_MAX_CHARS))
 
 
 class ModelThreshold(Base):
@@ -231,3 +355,7 @@ class ModelThreshold(Base):
 
     def __repr__(self) -> str:
         return f"<ModelThreshold {self.model_id!r} {self.name!r}={self.value!r}>"
+
+
+# Accounts and the audit trail share this metadata (imported last: they subclass Base).
+from turnstile.storage import accounts as _accounts  # noqa: E402, F401

@@ -9,6 +9,12 @@ parameters, so quotes and SQL keywords in a name are just characters. Texts are 
 Unicode NFC and stripped of surrounding whitespace.
 
 Nothing here logs names, embeddings, face crops or snapshots; log lines carry ids only.
+
+This is the storage boundary of encryption at rest (:mod:`turnstile.storage.crypto`):
+embeddings and face crops are encrypted in :func:`add_template`, snapshots in
+:func:`add_event`; :func:`load_gallery_rows`, :func:`get_event_snapshot` and the models'
+``embedding``/``face_crop``/``snapshot`` properties decrypt. Every event is appended to the
+access log's hash chain (:mod:`turnstile.services.log_chain`).
 """
 
 from __future__ import annotations
@@ -95,6 +101,11 @@ def _clean_text(field: str, value: object, *, max_chars: int, label: str) -> str
         )
     if _has_control_chars(text):
         raise ValidationError(field, f"{label} must not contain control characters.")
+    if any(unicodedata.category(ch) == "Cs" for ch in text):
+        # Lone surrogates: bytes that were not UTF-8 (a badly encoded file or command line).
+        # The database cannot store them; refuse them here rather than fail in the driver.
+        raise ValidationError(field, f"{label} contains characters that are not valid text "
+                                     f"(was it typed or saved in another encoding?).")
     return text
 
 
@@ -348,7 +359,12 @@ def set_employee_status(session: Session, employee_id: int, status: EmployeeStat
         ValidationError: an unknown status.
     """
     employee = get_employee(session, employee_id)
-    employee.status = _check_status(status)
+    new_status = _check_status(status)
+    if new_status == "suspended" and employee.status != "suspended":
+        employee.suspended_at = utcnow()
+    elif new_status == "active":
+        employee.suspended_at = None
+    employee.status = new_status
     session.flush()
     log.info("Employee %d is now %s", employee.id, status)
     return employee
@@ -372,7 +388,9 @@ class DeletionCounts:
 def erase_employee_snapshots(session: Session, employee_id: int) -> int:
     """Erase the camera snapshots of every access event linked to an employee.
 
-    The events themselves stay. Used when a person is deleted or withdraws consent.
+    The events themselves stay (and their chain hashes: the hash of the erased picture stays
+    in ``snapshot_sha256``, so the log still verifies). Used when a person is deleted or
+    withdraws consent.
 
     Returns:
         How many snapshots were erased.
@@ -380,7 +398,7 @@ def erase_employee_snapshots(session: Session, employee_id: int) -> int:
     result = session.execute(
         update(AccessEvent)
         .where(AccessEvent.employee_id == employee_id, AccessEvent.snapshot.is_not(None))
-        .values(snapshot=None)
+        .values(snapshot_sealed=None, snapshot_key_id=None)
         .execution_options(synchronize_session=False)
     )
     # The column is deferred, so no loaded object holds a stale copy to synchronise.
@@ -391,7 +409,10 @@ def delete_employee(session: Session, employee_id: int) -> DeletionCounts:
     """Delete an employee, their face templates, and the snapshots of their access events.
 
     The events stay in the log, with ``employee_id`` set to NULL (done here explicitly, not
-    left to ``ON DELETE SET NULL``, so it holds even where foreign keys are off).
+    left to ``ON DELETE SET NULL``, so it holds even where foreign keys are off) and the salt
+    of their person commitment cleared, so nothing left ties them to the person while the
+    chain still verifies. The bytes are erased from the database file only once it is
+    compacted: use :func:`turnstile.services.privacy.erase_employee`.
 
     Raises:
         EmployeeNotFound: no such employee.
@@ -401,7 +422,7 @@ def delete_employee(session: Session, employee_id: int) -> DeletionCounts:
     unlinked = session.execute(
         update(AccessEvent)
         .where(AccessEvent.employee_id == employee_id)
-        .values(employee_id=None)
+        .values(employee_id=None, subject_salt=None)
         .execution_options(synchronize_session="fetch")
     )
     templates = session.execute(
@@ -478,6 +499,7 @@ def add_template(
     Raises:
         EmployeeNotFound: no such employee.
         ValidationError: a bad embedding, model id, source or file name.
+        KeyMissingError: the data key is not on this computer (nothing is stored).
     """
     get_employee(session, employee_id)
     data, dim = embedding_to_bytes(embedding)
@@ -489,17 +511,31 @@ def add_template(
         # PureWindowsPath splits on both "/" and "\\": a UNC or POSIX folder never leaks in.
         name = _clean_optional("source_name", PureWindowsPath(source_name).name,
                                max_chars=SOURCE_NAME_MAX_CHARS, label="The file name")
+    from turnstile.storage import crypto
+
+    key_id = crypto.active_key_id(session)
+    assert key_id is not None
+    store = crypto.keys()
+    store.key(key_id)  # KeyMissingError before anything is written
+    # The associated data names the row, so the id is needed first: the row is inserted
+    # with empty values, then given its ciphertext (plain bytes never reach the database).
     template = FaceTemplate(
         employee_id=employee_id,
-        embedding=data,
+        embedding_sealed=b"",
         dim=dim,
         model_id=_model_id(model_id),
         source=source,
         source_name=name,
         quality=_check_finite("quality", quality),
-        face_crop=face_crop,
+        key_id=key_id,
     )
     session.add(template)
+    session.flush()
+    template.embedding_sealed = store.seal(key_id, data, crypto.template_aad(
+        "embedding", template.id, employee_id, template.model_id))
+    if face_crop is not None:
+        template.face_crop_sealed = store.seal(key_id, bytes(face_crop), crypto.template_aad(
+            "face_crop", template.id, employee_id, template.model_id))
     session.flush()
     log.info("Template %d added for employee %d (model %s, %d dims)",
              template.id, employee_id, template.model_id, dim)
@@ -526,7 +562,7 @@ def delete_template(session: Session, template_id: int) -> bool:
 
 
 GalleryRow = tuple[int, int, bytes]
-"""``(template_id, employee_id, embedding)``: the embedding as stored, little-endian float32."""
+"""``(template_id, employee_id, embedding)``: the embedding decrypted, little-endian float32."""
 
 
 def load_gallery_rows(
@@ -546,12 +582,20 @@ def load_gallery_rows(
         employee_id: only this person's rows (to refresh one person in the gallery).
         everyone: include suspended and expired employees too (duplicate checks, and telling
             a suspended person why the door stays shut).
+
+    Raises:
+        KeyMissingError: the data key is not on this computer: nobody can be recognised.
+        DataIntegrityError: a stored template was changed or moved outside Turnstile.
     """
-    columns = (FaceTemplate.id, FaceTemplate.employee_id, FaceTemplate.embedding)
+    from turnstile.storage import crypto
+
+    columns = (FaceTemplate.id, FaceTemplate.employee_id, FaceTemplate.key_id,
+               FaceTemplate.embedding_sealed)
     stmt = _gallery_select(columns, model_id, now, employee_id, everyone)
     # Core execution on the session's connection: no ORM row processing, ~30% faster.
     # No ORDER BY: the gallery does not care, and sorting 100k rows costs a temporary B-tree.
-    return [tuple(row) for row in session.connection().execute(stmt)]  # type: ignore[misc]
+    rows = session.connection().execute(stmt).all()
+    return crypto.open_embeddings(rows, model_id)
 
 
 def allowed_template_ids(
@@ -684,11 +728,16 @@ def add_event(
     """Record a decision taken at a door.
 
     Whether a snapshot is kept (the snapshot policy) is the caller's decision. A reason
-    longer than the column is shortened rather than refused: losing an event is worse.
+    longer than the column is shortened rather than refused: losing an event is worse. The
+    event is appended to the hash chain and its snapshot encrypted
+    (:func:`turnstile.services.log_chain.append`); this takes the database's write lock.
 
     Raises:
         ValidationError: an unknown decision, a naive time or a non-finite score.
+        KeyMissingError: a snapshot was given but the data key is not here (nothing written).
     """
+    from turnstile.services import log_chain
+
     if decision not in DECISIONS:
         raise ValidationError("decision", f"Decision must be one of {', '.join(DECISIONS)}, "
                                           f"not {decision!r}.")
@@ -706,11 +755,8 @@ def add_event(
         threshold=_check_finite("threshold", threshold),
         liveness_score=_check_finite("liveness_score", liveness_score),
         model_id=None if model_id is None else _model_id(model_id),
-        snapshot=snapshot,
     )
-    session.add(event)
-    session.flush()
-    return event
+    return log_chain.append(session, event, None if snapshot is None else bytes(snapshot))
 
 
 def event_filter(stmt: Select[Any], flt: EventFilter | None, *,
@@ -816,8 +862,20 @@ def _expunge_all(session: Session, events: Iterable[AccessEvent]) -> None:
 
 
 def get_event_snapshot(session: Session, event_id: int) -> bytes | None:
-    """Return the snapshot JPEG of one event, or ``None`` if it has none (or no such event)."""
-    return session.scalar(select(AccessEvent.snapshot).where(AccessEvent.id == event_id))
+    """Return the snapshot JPEG of one event, decrypted, or ``None`` if it has none (or no
+    such event).
+
+    Raises:
+        KeyMissingError: the data key is not on this computer.
+        DataIntegrityError: the stored snapshot was changed or moved outside Turnstile.
+    """
+    from turnstile.storage import crypto
+
+    row = session.execute(select(AccessEvent.snapshot_key_id, AccessEvent.snapshot_sealed,
+                                 AccessEvent.hash).where(AccessEvent.id == event_id)).first()
+    if row is None:
+        return None
+    return crypto.open_snapshot(row[0], row[1], row[2])
 
 
 # --- thresholds ---------------------------------------------------------------------------
