@@ -111,7 +111,7 @@ def test_enrolled_person_sees_welcome_and_the_door_opens_once(qtbot, ctx, make_p
 
 
 def test_door_pill_shows_open_while_unlocked(qtbot, ctx, make_page, shared_data, obama_video):
-    ctx.settings = Settings(unlock_ms=5000)
+    ctx.settings = Settings(unlock_ms=5000, liveness_mode="off")
     enroll(ctx, shared_data / "people" / "Barack_Obama" / "obama.jpg", "E1", "Barack Obama")
     page = make_page(obama_video)
     qtbot.waitUntil(lambda: page.door_pill.text() == "OPEN", timeout=WAIT_MS)
@@ -284,6 +284,13 @@ def test_photo_held_up_with_liveness_on_is_refused_without_naming_anyone(
         # One attempt allowed: the lockout alert reaches whoever listens (the admin's window).
         qtbot.waitUntil(lambda: bool(alerts), timeout=5_000)
         assert "locked out" in alerts[0] and "Barack Obama" in alerts[0]
+        # ... and into the audit trail, which every admin station reads (no name in it).
+        from turnstile.services.audit import AuditFilter
+
+        lockouts = AuditFilter(actions=("spoof_lockout",))
+        qtbot.waitUntil(lambda: bool(context.audit_trail.query(lockouts)), timeout=5_000)
+        entry = context.audit_trail.query(lockouts)[0]
+        assert entry.actor == "system" and "Obama" not in (entry.detail or "")
     finally:
         page.shutdown()
         from PySide6.QtCore import QThreadPool
@@ -294,3 +301,56 @@ def test_photo_held_up_with_liveness_on_is_refused_without_naming_anyone(
         context.close()
     assert door.count("open") == 0
     assert logged[0] == "spoof"
+
+
+def test_one_to_one_door_opens_after_the_badge_is_typed(qtbot, tmp_path, photo_pipeline,
+                                                         pipeline, shared_data):
+    settings = Settings(unlock_ms=300, liveness_mode="off", door_mode="verify")
+    context = AppContext(settings, database_url="sqlite:///" + str(tmp_path / "v.db"))
+    context._photo_pipeline = photo_pipeline
+    people = shared_data / "people"
+    obama = enroll(context, people / "Barack_Obama" / "obama.jpg", "B-1001", "Barack Obama")
+    frames = passage_frames(Portrait(people / "Barack_Obama" / "obama2.jpg"), 600, seed=5)
+    video = write_video(tmp_path / "badge.avi", frames)
+    door = RecordingDoor()
+    page = DoorPage(context, source=str(video), door_backend=door,
+                    pipeline_factory=lambda: pipeline)
+    qtbot.addWidget(page)
+    page.show()
+    try:
+        assert page.badge_bar.isVisible()
+        # The face alone is asked for a badge; nothing opens.
+        qtbot.waitUntil(lambda: "badge" in page.banner_title.text(), timeout=WAIT_MS)
+        assert door.count("open") == 0
+        qtbot.keyClicks(page.badge_input, "B-1001")  # what a USB badge reader types
+        qtbot.keyClick(page.badge_input, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: page.banner_kind == "granted", timeout=WAIT_MS)
+        assert page.banner_title.text() == "Welcome, Barack Obama"
+        assert page.badge_input.text() == ""
+        assert page.decisions[-1].employee_id == obama
+    finally:
+        page.shutdown()
+        from PySide6.QtCore import QThreadPool
+
+        QThreadPool.globalInstance().waitForDone(30_000)
+        context.close()
+    assert door.count("open") == 1
+
+
+def test_saved_door_settings_apply_to_the_running_door(qtbot, ctx, make_page, shared_data,
+                                                       obama_video):
+    import dataclasses
+
+    from turnstile.matching.door_policy import ASK_FOR_BADGE
+
+    enroll(ctx, shared_data / "people" / "Barack_Obama" / "obama.jpg", "E1", "Barack Obama")
+    page = make_page(obama_video)
+    assert not page.badge_bar.isVisible()
+    changed = dataclasses.replace(ctx.settings, door_mode="verify", liveness_mode="challenge",
+                                  snapshot_policy="none", unlock_ms=900)
+    page.apply_settings(changed)
+    assert page.badge_bar.isVisible() and page.events.snapshot_policy == "none"
+    assert page.door.unlock_ms == 900
+    # The worker now asks the face for a badge instead of identifying it.
+    qtbot.waitUntil(lambda: page.banner_title.text() == ASK_FOR_BADGE, timeout=WAIT_MS)
+    assert not any(d.verdict == "granted" for d in page.decisions)

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 STARTING_MESSAGE = "Starting: loading the staff list…"
 
+STARTING_SCAN_AGAIN = "the door is still loading the staff list: please try again"
+
 CLAIM_TIMEOUT_S = 15.0
 """1:1 mode: a badge scan or a typed number waits this long for the face to be checked."""
 
@@ -206,6 +208,15 @@ class DoorStation:
         """Swap in a newly loaded gallery snapshot (between two frames)."""
         self.snapshot = snapshot
 
+    def reconfigure(self, policy: DoorPolicy, liveness: DoorLiveness | None,
+                    one_to_one: bool) -> None:
+        """Apply new door settings between two frames (the passage in progress, a pending
+        claim and the liveness evidence are dropped: they were judged by the old rules)."""
+        self.policy = policy
+        self.liveness = liveness if liveness is not None and liveness.enabled else None
+        self.one_to_one = one_to_one
+        self._claim = None
+
     def claim(self, number: str, now: float) -> StationDecision | None:
         """1:1 mode: someone gave this employee (badge) number; the next face is verified
         against that person for :attr:`claim_timeout_s` seconds.
@@ -214,6 +225,10 @@ class DoorStation:
             None when the number is known (the door now waits for the face); otherwise the
             ``unknown`` decision taken and logged (no such number, or not in 1:1 mode).
         """
+        if self.snapshot is None and self.one_to_one:
+            return StationDecision("unknown", 0, None, "", STARTING_SCAN_AGAIN, None, utcnow(),
+                                   source_generation=self.source_generation,
+                                   t_decided=time.monotonic())  # not logged: nothing judged
         employee_id = None
         if self.snapshot is not None and self.one_to_one:
             employee_id = self.snapshot.employee_by_number(number)

@@ -10,7 +10,10 @@ The page owns the door station's parts and wires them together; it does no work 
 * an :class:`~turnstile.services.access_log.EventWriter` (the access log, off the video path);
 * a timer that reloads the gallery snapshot on the thread pool every
   :data:`GALLERY_RELOAD_MS` (so people enrolled, suspended or expired at the desk take effect)
-  and hands it to the worker through a queued signal.
+  and hands it to the worker through a queued signal;
+* a timer that asks the database every :data:`~turnstile.services.change_watch.WATCH_INTERVAL_S`
+  (on the thread pool) whether the staff list changed anywhere (another station, a desk on
+  another computer, the command line), and reloads it when it did.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QSizePolicy,
     QStatusBar,
@@ -37,6 +41,7 @@ from PySide6.QtWidgets import (
 
 from turnstile.app import AppContext
 from turnstile.capture import DEMO_SOURCE, CameraState, CameraStatus
+from turnstile.config import Settings
 from turnstile.door import DoorCommander, DoorController, LockState, create_door
 from turnstile.door.liveness_gate import DoorLiveness, build_door_liveness
 from turnstile.door.station import (
@@ -50,7 +55,9 @@ from turnstile.gui.tasks import run_task
 from turnstile.gui.video_view import VideoView
 from turnstile.gui.vision_worker import VisionWorker, WorkerStats, emit
 from turnstile.matching.door_policy import DoorPolicy, DoorState
-from turnstile.services.access_log import EventWriter
+from turnstile.services.access_log import EventWriter, error_record
+from turnstile.services.audit import SPOOF_LOCKOUT, SYSTEM_ACTOR
+from turnstile.services.change_watch import WATCH_INTERVAL_S, ChangeWatcher
 from turnstile.vision.pipeline import FacePipeline
 
 log = logging.getLogger(__name__)
@@ -102,6 +109,10 @@ class DoorPage(QWidget):
 
     snapshot_loaded = Signal(object)
     source_requested = Signal(str)
+    reconfigure_requested = Signal(object, object, bool)
+    """New door rules for the worker: policy, liveness factory, 1:1 mode."""
+    claim_requested = Signal(str)
+    """1:1 mode: an employee number was entered (to the worker)."""
     alert_raised = Signal(str)
     """An event an administrator must see (an identity locked out after repeated spoofs)."""
     _door_state = Signal(object, str)
@@ -124,6 +135,7 @@ class DoorPage(QWidget):
         self._face_crops: OrderedDict[int, QPixmap | None] = OrderedDict()
         self._snapshot_generation = 0
         self._reload_running = False
+        self._key_problem_logged = False
         self._model: tuple[str, int] | None = None
         self._camera_status = CameraStatus(CameraState.STARTING)
         self.banner_kind = "idle"
@@ -156,18 +168,12 @@ class DoorPage(QWidget):
                                   on_error=lambda m: emit(self._log_problem, m))
         self._log_problem.connect(self._on_log_problem)
 
-        policy = DoorPolicy(settings.frames_to_confirm, cooldown_s=settings.cooldown_s)
-        # The demo video is a moving photo, which the liveness check rightly refuses.
-        self.liveness_mode = "off" if self.is_demo else settings.liveness_mode
-        liveness_mode = self.liveness_mode
-
-        def liveness_factory() -> DoorLiveness | None:  # on the vision thread
-            return build_door_liveness(liveness_mode, settings.spoof_max_attempts,
-                                       settings.spoof_lockout_min)
-
+        policy, liveness_factory = self._door_rules(settings)
+        self.one_to_one = settings.door_mode == "verify"
         worker_kwargs: dict[str, object] = {"door": self.door, "events": self.events,
                                             "realtime": realtime,
-                                            "liveness_factory": liveness_factory}
+                                            "liveness_factory": liveness_factory,
+                                            "one_to_one": self.one_to_one}
         if pipeline_factory is not None:
             worker_kwargs["pipeline_factory"] = pipeline_factory
         self.worker = VisionWorker(self.source, policy, **worker_kwargs)  # type: ignore[arg-type]
@@ -185,10 +191,21 @@ class DoorPage(QWidget):
         self.worker.pipeline_ready.connect(self._on_pipeline_ready)
         self.snapshot_loaded.connect(self.worker.set_snapshot)
         self.source_requested.connect(self.worker.set_source)
+        self.claim_requested.connect(self.worker.claim)
+        self.reconfigure_requested.connect(self.worker.reconfigure)
+        self.badge_bar.setVisible(self.one_to_one)
+        if self.one_to_one:
+            self.badge_input.setFocus()
 
         self._reload_timer = QTimer(self)
         self._reload_timer.setInterval(reload_interval_ms)
         self._reload_timer.timeout.connect(self.reload_gallery)
+        self._watcher = ChangeWatcher(lambda: ctx.db)
+        self._watch_running = False
+        self._reload_pending = False
+        self._watch_timer = QTimer(self)
+        self._watch_timer.setInterval(round(WATCH_INTERVAL_S * 1000))
+        self._watch_timer.timeout.connect(self._poll_changes)
         self._banner_timer = QTimer(self)
         self._banner_timer.setSingleShot(True)
         self._banner_timer.timeout.connect(self._banner_expired)
@@ -208,6 +225,7 @@ class DoorPage(QWidget):
         self.events.start()
         self.vision_thread.start()
         self._reload_timer.start()
+        self._watch_timer.start()
 
     # -- layout ------------------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -278,6 +296,22 @@ class DoorPage(QWidget):
         self.demo_bar.setVisible(False)
         layout.addWidget(self.demo_bar)
 
+        # 1:1 mode: the employee number, typed or typed by a USB badge reader (+ Enter).
+        self.badge_bar = QFrame()
+        self.badge_bar.setObjectName("badgeBar")
+        badge_layout = QHBoxLayout(self.badge_bar)
+        badge_layout.setContentsMargins(0, 0, 0, 0)
+        badge_label = QLabel("Employee number or badge:")
+        self.badge_input = QLineEdit()
+        self.badge_input.setPlaceholderText("Scan your badge or type your number, then Enter")
+        self.badge_input.setMaxLength(64)
+        badge_label.setBuddy(self.badge_input)
+        self.badge_input.returnPressed.connect(self._badge_entered)
+        badge_layout.addWidget(badge_label)
+        badge_layout.addWidget(self.badge_input, 1)
+        self.badge_bar.setVisible(False)
+        layout.addWidget(self.badge_bar)
+
         self.video = VideoView()
         layout.addWidget(self.video, 1)
 
@@ -329,6 +363,54 @@ class DoorPage(QWidget):
 
     # -- actions -----------------------------------------------------------------------------
     @Slot()
+    def _door_rules(self, settings: Settings
+                    ) -> tuple[DoorPolicy, Callable[[], DoorLiveness | None]]:
+        """The decision policy and the liveness check's factory for these settings."""
+        policy = DoorPolicy(settings.frames_to_confirm, cooldown_s=settings.cooldown_s)
+        # The demo video is a moving photo, which the liveness check rightly refuses.
+        self.liveness_mode = "off" if self.is_demo else settings.liveness_mode
+        mode = self.liveness_mode
+        attempts, lockout_min = settings.spoof_max_attempts, settings.spoof_lockout_min
+
+        def liveness_factory() -> DoorLiveness | None:  # on the vision thread
+            return build_door_liveness(mode, attempts, lockout_min)
+
+        return policy, liveness_factory
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Apply saved settings to the running door: decision rules, liveness, 1:1 mode,
+        snapshot policy and unlock time (the camera has :meth:`set_source`)."""
+        policy, liveness_factory = self._door_rules(settings)
+        self.one_to_one = settings.door_mode == "verify"
+        self.badge_bar.setVisible(self.one_to_one)
+        self.events.snapshot_policy = settings.snapshot_policy
+        self.door.unlock_ms = settings.unlock_ms
+        self._hold_ms = max(BANNER_MIN_HOLD_MS, settings.unlock_ms)
+        self.reconfigure_requested.emit(policy, liveness_factory, self.one_to_one)
+
+    def _record_alert(self, decision: StationDecision) -> None:
+        """Put the alert in the audit trail, where every admin station sees it (by
+        employee id, as the trail never holds names)."""
+        ctx, door_name = self.ctx, self.ctx.settings.door_name
+        detail = (f"door '{door_name}': identity locked out after repeated spoofs; "
+                  f"{decision.reason}")
+
+        def job() -> None:
+            ctx.audit_trail.record(SYSTEM_ACTOR, SPOOF_LOCKOUT,
+                                   f"employee id {decision.employee_id}", detail, False)
+
+        run_task(job, lambda _: None,
+                 lambda exc: log.error("the spoof alert could not be audited: %s", exc))
+
+    def _badge_entered(self) -> None:
+        number = self.badge_input.text().strip()
+        self.badge_input.clear()
+        if not number:
+            return
+        self._set_banner("checking", "Please look at the camera",
+                         "Your face is being checked against your badge.")
+        self.claim_requested.emit(number)
+
     def pick_video_file(self) -> None:
         """Ask for a video file and play it instead of the camera."""
         path, _ = QFileDialog.getOpenFileName(self, "Open a video file", "", VIDEO_FILE_FILTER)
@@ -365,6 +447,26 @@ class DoorPage(QWidget):
 
         run_task(job, self._on_snapshot, self._on_snapshot_error)
 
+    @Slot()
+    def _poll_changes(self) -> None:
+        """Ask on the thread pool whether the staff list changed; reload it when it did."""
+        if self._watch_running or self._shut_down or self._db_problem:
+            return
+        self._watch_running = True
+        run_task(self._watcher.check, self._on_changes_polled, self._on_poll_failed)
+
+    def _on_changes_polled(self, changed: bool) -> None:
+        self._watch_running = False
+        if changed and self._alive():
+            if self._reload_running:
+                self._reload_pending = True  # read again once the load in progress is in
+            else:
+                self.reload_gallery()
+
+    def _on_poll_failed(self, exc: BaseException) -> None:
+        self._watch_running = False
+        log.debug("staff list change check failed: %s", exc)  # the reload reports outages
+
     def _alive(self) -> bool:
         """Whether the page still runs (background jobs may finish after it closed)."""
         return not self._shut_down and shiboken6.isValid(self)
@@ -376,10 +478,20 @@ class DoorPage(QWidget):
         emit(self.snapshot_loaded, snapshot)
         if self.banner_kind == "checking" and self.banner_title.text() == "Starting…":
             self._set_banner("idle", "Please look at the camera")
+        if self._reload_pending:
+            self._reload_pending = False
+            self.reload_gallery()
 
     def _on_snapshot_error(self, exc: BaseException) -> None:
         self._reload_running = False
+        self._watcher.reset()  # the next check reloads
         log.error("the staff list could not be loaded: %s", exc)
+        from turnstile.storage.crypto import ProtectionError
+
+        if isinstance(exc, ProtectionError) and not self._key_problem_logged:
+            # Once, not every retry: the access log says why nobody got in.
+            self._key_problem_logged = True
+            self.events.submit(error_record(str(exc)))
         if self._alive():
             self._show_notice(f"The staff list could not be loaded ({exc}). Nobody can be "
                               f"recognised until it loads; the door stays locked. Trying "
@@ -433,6 +545,7 @@ class DoorPage(QWidget):
             return
         self._shut_down = True
         self._reload_timer.stop()
+        self._watch_timer.stop()
         self._banner_timer.stop()
         self.worker.request_stop()
         if self.vision_thread.isRunning() and not self.vision_thread.wait(STOP_WAIT_MS):
@@ -502,6 +615,7 @@ class DoorPage(QWidget):
         del self.decisions[:-100]
         if decision.alert:
             self.alert_raised.emit(decision.alert)
+            self._record_alert(decision)
         if decision.verdict == "error":
             return  # the camera status handler shows camera problems
         self._hold_until = time.monotonic() + self._hold_ms / 1000
@@ -516,6 +630,9 @@ class DoorPage(QWidget):
                              self._crop_for(decision.employee_id, decision.seq))
         elif decision.verdict == "spoof":  # never the name: the person may be an attacker
             self._set_banner("denied", "Access denied", f"{SPOOF_TEXT} {decision.reason}")
+        elif decision.passage == 0:  # 1:1 mode: the number given matched nobody
+            self._set_banner("unknown", "Unknown number",
+                             f"{decision.reason.capitalize()}. Please ask at reception.")
         else:
             self._set_banner("unknown", "Not recognised", "Please ask at reception.")
 

@@ -262,6 +262,27 @@ class VisionWorker(QObject):
         self._timer.timeout.connect(self._tick)
         self._timer.start()
 
+    @Slot(object, object, bool)
+    def reconfigure(self, policy: DoorPolicy,
+                    liveness_factory: Callable[[], DoorLiveness | None] | None,
+                    one_to_one: bool) -> None:
+        """New door settings (queued from the GUI thread): the decision policy, the liveness
+        check and the 1:1 mode are swapped between two frames; the passage in progress
+        starts afresh under the new rules."""
+        self.policy = policy
+        self.liveness_factory = liveness_factory
+        self.one_to_one = one_to_one
+        if self.station is None:
+            return  # start() builds the station with these
+        try:
+            liveness = liveness_factory() if liveness_factory is not None else None
+        except Exception as exc:  # noqa: BLE001 (shown; the door stays closed)
+            log.exception("the liveness check could not be rebuilt")
+            emit(self.error_occurred, f"The new door settings could not be applied (the "
+                                      f"previous ones stay in force): {exc}")
+            return
+        self.station.reconfigure(policy, liveness, one_to_one)
+
     @Slot(str)
     def claim(self, number: str) -> None:
         """1:1 mode: an employee number was typed or a badge scanned (queued from the GUI)."""
