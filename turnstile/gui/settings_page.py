@@ -63,6 +63,7 @@ from turnstile.matching.policy import ACCEPT_THRESHOLD, REJECT_THRESHOLD, Thresh
 from turnstile.resources import embedder_model_id
 from turnstile.services import calibration as cal
 from turnstile.services.access_log_query import EventFilter, ScoreHistogram, score_histogram
+from turnstile.services.audit import SETTINGS_CHANGE
 from turnstile.services.recognition import load_thresholds
 
 log = logging.getLogger(__name__)
@@ -788,6 +789,10 @@ class SettingsPage(QWidget):
             return False
         settings, door = checked
         try:
+            previous_door: DoorConfig | None = load_door_config()
+        except DoorError:
+            previous_door = None
+        try:
             save_settings(settings)
             save_door_config(door)
         except SettingsError as exc:
@@ -799,6 +804,10 @@ class SettingsPage(QWidget):
         except (ValueError, TurnstileError) as exc:
             self.message.warning(f"Saved, but the thresholds could not be applied: "
                                  f"{error_text(exc)}")
+        if door != previous_door:  # which fields, never their values (a token is secret)
+            changed = [f.name for f in dataclasses.fields(door) if previous_door is None
+                       or getattr(door, f.name) != getattr(previous_door, f.name)]
+            self.ctx.audit(SETTINGS_CHANGE, "door hardware", "changed: " + ", ".join(changed))
         self._dirty = False
         self.message.success("Saved. The new settings are in force.")
         self.settings_changed.emit(settings)
