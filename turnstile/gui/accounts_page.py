@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QGuiApplication, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from turnstile.app import AppContext
 from turnstile.errors import TurnstileError
 from turnstile.gui.dialogs import error_text
+from turnstile.gui.table_models import AnyIndex, RowsTableModel
 from turnstile.gui.widgets_common import MessageLabel, format_local, section_title
 from turnstile.services.auth import (
     ADMIN,
@@ -45,7 +46,6 @@ from turnstile.storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
-AnyIndex = QModelIndex | QPersistentModelIndex
 
 
 def account_state(account: AccountInfo, now: datetime | None = None) -> str:
@@ -57,7 +57,7 @@ def account_state(account: AccountInfo, now: datetime | None = None) -> str:
     return "Active"
 
 
-class AccountsTableModel(QAbstractTableModel):
+class AccountsTableModel(RowsTableModel):
     """Accounts, one per row."""
 
     COL_USER = 0
@@ -88,17 +88,8 @@ class AccountsTableModel(QAbstractTableModel):
                 return i
         return -1
 
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: N802, B008
-        return 0 if parent.isValid() else len(self._rows)
 
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: N802, B008
-        return 0 if parent.isValid() else len(self.HEADERS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -27,18 +27,18 @@ from PySide6.QtWidgets import (
 from turnstile.app import AppContext
 from turnstile.errors import TurnstileError
 from turnstile.gui.dialogs import error_text
+from turnstile.gui.table_models import AnyIndex, RowsTableModel
 from turnstile.gui.widgets_common import MessageLabel, format_local, section_title
 from turnstile.services import audit as audit_actions
 from turnstile.services.audit import ACTIONS, AuditFilter, AuditRecord
 
 log = logging.getLogger(__name__)
 
-AnyIndex = QModelIndex | QPersistentModelIndex
 MAX_SHOWN_ROWS = 2000
 """The page shows the newest entries up to this many; the CSV export has them all."""
 
 
-class AuditTableModel(QAbstractTableModel):
+class AuditTableModel(RowsTableModel):
     """Audit entries, newest first."""
 
     COL_TIME = 0
@@ -62,17 +62,8 @@ class AuditTableModel(QAbstractTableModel):
     def entry(self, row: int) -> AuditRecord:
         return self._rows[row]
 
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: N802, B008
-        return 0 if parent.isValid() else len(self._rows)
 
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: N802, B008
-        return 0 if parent.isValid() else len(self.HEADERS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

@@ -19,6 +19,7 @@ from typing import Any
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
@@ -63,7 +64,31 @@ DECISION_COLORS = {
 }
 
 
-class PeopleTableModel(QAbstractTableModel):
+class RowsTableModel(QAbstractTableModel):
+    """A table of ``self._rows`` (one object a row) under the column titles ``HEADERS``: the
+    row/column counts and the header every table model here shares. Subclasses give
+    ``HEADERS`` and ``data()`` and fill ``self._rows`` between begin/endResetModel."""
+
+    HEADERS: tuple[str, ...] = ()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[Any] = []
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+
+class PeopleTableModel(RowsTableModel):
     """Enrolled people, one per row, with their face thumbnail and what the door does."""
 
     COL_PHOTO = 0
@@ -130,17 +155,8 @@ class PeopleTableModel(QAbstractTableModel):
         return self._now
 
     # -- QAbstractTableModel ---------------------------------------------------------------
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._rows)
 
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.HEADERS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
@@ -288,7 +304,7 @@ Runner = Callable[[Callable[[], Any], Callable[[Any], None], Callable[[BaseExcep
 """How a fetch is run: ``run(fn, on_result, on_error)`` (default: the thread pool)."""
 
 
-class AccessLogTableModel(QAbstractTableModel):
+class AccessLogTableModel(RowsTableModel):
     """Access events, newest first, loaded a page at a time as the view scrolls.
 
     Signals:
@@ -401,11 +417,7 @@ class AccessLogTableModel(QAbstractTableModel):
         self.load_failed.emit(exc)
 
     # -- QAbstractTableModel ---------------------------------------------------------------
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._rows)
 
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.HEADERS)
 
     def canFetchMore(self, parent: AnyIndex = QModelIndex()) -> bool:  # noqa: B008, N802
         return not parent.isValid() and not self._exhausted and not self._loading
@@ -414,11 +426,6 @@ class AccessLogTableModel(QAbstractTableModel):
         if not parent.isValid():
             self._request()
 
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
