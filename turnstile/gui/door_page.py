@@ -288,7 +288,9 @@ class DoorPage(QWidget):
         self.demo_bar.setObjectName("demoBar")
         demo_layout = QHBoxLayout(self.demo_bar)
         demo_layout.setContentsMargins(0, 0, 0, 0)
-        self.demo_text = QLabel("Demo: the astronaut is a stranger here until she is enrolled.")
+        self.demo_text = QLabel("Demo: the astronaut is a stranger here until she is enrolled. "
+                                "(The liveness check is off: the demo is a moving photo.)")
+        self.demo_text.setWordWrap(True)
         self.demo_enrol_button = QPushButton("Enrol the demo person")
         self.demo_enrol_button.clicked.connect(self.enrol_demo_person)
         demo_layout.addWidget(self.demo_text, 1)
