@@ -123,14 +123,13 @@ def main() -> None:
           f"{cv2.getNumThreads()} threads")
     for name, samples in timings.items():
         print(f"  {name:<16} {_ms(samples)}")
-    stride = LivenessConfig().frame_stride
+    stride = LivenessConfig().mesh_stride
     print("  'tracker + mesh' is what the door pays: the door pipeline aligns on BlazeFace's")
-    print("  keypoints, so liveness runs the face mesh itself. 'tracker' is the same given the")
-    print(f"  mesh points. The tracker examines one frame in {stride} (LivenessConfig."
-          "frame_stride) and the")
-    print("  motion cue works on one examined frame in three, so per-frame costs are periodic:")
-    print("  the MEAN is the CPU a camera stream costs per frame, the p90 an examined frame.")
-    print("  The blink, moire and motion rows time each cue on every frame.")
+    print("  keypoints, so liveness runs the face mesh itself, on one frame in "
+          f"{stride} (LivenessConfig.mesh_stride).")
+    print("  'tracker' is the same given the mesh points. The motion cue works on one frame in")
+    print("  three, so per-frame costs are periodic: the mean is the CPU a camera stream")
+    print("  costs per frame, the p90 a heavy frame.")
 
 
 if __name__ == "__main__":

@@ -132,13 +132,12 @@ class LivenessConfig:
             photo swapped in after a live blink): a new attempt starts.
         prompt_after_s: in passive mode, after this long without a blink, the verdict
             carries a hint for the screen ("Please blink").
-        frame_stride: gather evidence on one frame in this many (the face is still followed
-            on every frame). 2 halves the cost, but fewer samples make the attack cues
-            slower to decide (measured: one replay of the tuning split then got through).
         mesh_stride: run the face mesh on one examined frame in this many; in between, the
             last mesh points are moved by the detector's keypoints (a face moves a few
             pixels between frames at 30 fps, which the cues' patches absorb).
-            ``turnstile eval liveness`` measures the shipped values.
+            ``turnstile eval liveness`` measures the shipped value (examining only every
+            other frame instead halved the cost too, but one replay of the tuning split
+            then got through).
     """
 
     passive_window_s: float = 6.0
@@ -152,12 +151,11 @@ class LivenessConfig:
     lost_face_reset_s: float = 1.0
     jump_reset: float = 0.5
     prompt_after_s: float = 2.0
-    frame_stride: int = 1
     mesh_stride: int = 2
 
     def __post_init__(self) -> None:
-        if self.frame_stride < 1 or self.mesh_stride < 1:
-            raise ValueError("frame_stride and mesh_stride must be at least 1")
+        if self.mesh_stride < 1:
+            raise ValueError("mesh_stride must be at least 1")
         if self.passive_window_s <= self.min_observe_s or self.challenge_window_s <= 0:
             raise ValueError("liveness windows must be longer than the minimum observation")
         if not self.challenges:
@@ -263,7 +261,6 @@ class LivenessTracker:
         self._challenge: Challenge | None = None
         self._final: LivenessVerdict | None = None
         self._last_box: tuple[float, float, float, float] | None = None
-        self._frames_seen = 0
         self._mesh_calls = 0
         self._last_mesh: tuple[Points, npt.NDArray[np.float32]] | None = None
         self._verdict = self._pending(0.0, "Waiting for a face.")
@@ -314,11 +311,8 @@ class LivenessTracker:
             if self.mode is LivenessMode.CHALLENGE:
                 self._challenge = self._rng.choice(list(self.config.challenges))
         self._last_seen = t
-        self._frames_seen += 1
-        if (self._frames_seen - 1) % self.config.frame_stride == 0:
-            # Examined (the others are only followed: see LivenessConfig.frame_stride).
-            points = mesh_points if mesh_points is not None else self._mesh_points(frame, face)
-            self._observe(frame, face, points, t)
+        points = mesh_points if mesh_points is not None else self._mesh_points(frame, face)
+        self._observe(frame, face, points, t)
         self._verdict = self._decide(t - self._start)
         if self._verdict.final:
             self._final = self._verdict
