@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import NamedTuple
 
 from turnstile.door.base import DoorError
 
@@ -210,3 +211,71 @@ def empty_frames(n_frames: int, seed: int = 1):
 
     rng = np.random.default_rng(seed)
     return [background(rng) for _ in range(n_frames)]
+
+
+class LoggedEvent(NamedTuple):
+    """An access event as a test reads it back from the database."""
+
+    decision: str
+    employee_id: int | None
+    reason: str | None
+    liveness_score: float | None
+    snapshot: bytes | None
+
+
+class StationRig:
+    """A door station (headless, real models) over a recording door and the real event writer
+    on the context's database; plays a video file through OpenCV frame by frame with the
+    frame's index as the policy's clock."""
+
+    def __init__(self, ctx, pipeline, door=None, *, cooldown_s=1.0, policy="all",
+                 liveness=None):
+        from turnstile.door import DoorCommander
+        from turnstile.door.station import DoorStation, load_snapshot
+        from turnstile.matching.door_policy import DoorPolicy
+        from turnstile.services.access_log import EventWriter
+
+        self.ctx = ctx
+        self.door = door if door is not None else RecordingDoor()
+        self.commander = DoorCommander(self.door, unlock_ms=100)
+        self.events = EventWriter(ctx.db, "Main entrance", policy)
+        self.commander.start()
+        self.events.start()
+        snapshot = load_snapshot(ctx.db, pipeline.model_id, pipeline.embedder.dim,
+                                 ctx.thresholds())
+        self.station = DoorStation(pipeline, DoorPolicy(3, cooldown_s=cooldown_s),
+                                   door=self.commander, events=self.events, snapshot=snapshot,
+                                   liveness=liveness)
+
+    def play(self, path, fps: float = FPS):
+        """Every frame of the video through the station: (reports, decisions)."""
+        from turnstile.capture import CameraLost
+        from turnstile.capture.opencv_source import OpenCVCamera
+
+        camera = OpenCVCamera(str(path), realtime=False)
+        camera.open()
+        reports, decisions = [], []
+        while True:
+            try:
+                frame = camera.read()
+            except CameraLost:
+                break
+            report, decision = self.station.process(frame, len(reports) + 1,
+                                                    now=frame.index / fps)
+            reports.append(report)
+            if decision is not None:
+                decisions.append(decision)
+        camera.release()
+        return reports, decisions
+
+    def finish(self) -> list[LoggedEvent]:
+        """Stop the door and the writer; the events logged, oldest first."""
+        from turnstile.storage import repositories as repo
+
+        assert self.events.flush(10)
+        self.commander.shutdown()
+        self.events.close()
+        with self.ctx.db.session() as s:
+            return [LoggedEvent(e.decision, e.employee_id, e.reason, e.liveness_score,
+                                repo.get_event_snapshot(s, e.id))
+                    for e in repo.query_events(s, None, newest_first=False)]

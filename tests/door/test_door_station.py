@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 from door_support import (
-    FPS,
     Portrait,
     RecordingDoor,
+    StationRig,
     empty_frames,
     passage_frames,
     two_people_frames,
@@ -15,13 +15,9 @@ from door_support import (
 )
 
 from turnstile.app import AppContext
-from turnstile.capture import CameraLost
-from turnstile.capture.opencv_source import OpenCVCamera
 from turnstile.config import Settings
-from turnstile.door import DoorCommander
-from turnstile.door.station import DoorStation, load_face_crop, load_snapshot
-from turnstile.matching.door_policy import DoorPolicy, DoorState
-from turnstile.services.access_log import EventWriter
+from turnstile.door.station import load_face_crop
+from turnstile.matching.door_policy import DoorState
 from turnstile.storage import repositories as repo
 
 
@@ -49,46 +45,6 @@ def enroll(ctx, photo, number, name):
                                  ).employee_id
 
 
-class Rig:
-    """Station + door commander over a recording door + event writer on the real file."""
-
-    def __init__(self, ctx, pipeline, door, *, cooldown_s=1.0, policy="all"):
-        self.ctx, self.door = ctx, door
-        self.commander = DoorCommander(door, unlock_ms=100)
-        self.events = EventWriter(ctx.db, "Main entrance", policy)
-        self.commander.start()
-        self.events.start()
-        snapshot = load_snapshot(ctx.db, pipeline.model_id, pipeline.embedder.dim,
-                                 ctx.thresholds())
-        self.station = DoorStation(pipeline, DoorPolicy(3, cooldown_s=cooldown_s),
-                                   door=self.commander, events=self.events, snapshot=snapshot)
-
-    def play(self, path):
-        camera = OpenCVCamera(str(path), realtime=False)
-        camera.open()
-        reports, decisions = [], []
-        while True:
-            try:
-                frame = camera.read()
-            except CameraLost:
-                break
-            report, decision = self.station.process(frame, len(reports) + 1,
-                                                    now=frame.index / FPS)
-            reports.append(report)
-            if decision is not None:
-                decisions.append(decision)
-        camera.release()
-        return reports, decisions
-
-    def finish(self):
-        assert self.events.flush(10)
-        self.commander.shutdown()
-        self.events.close()
-        with self.ctx.db.session() as s:
-            return [(e.decision, e.employee_id, e.reason, repo.get_event_snapshot(s, e.id))
-                    for e in repo.query_events(s, None, newest_first=False)]
-
-
 def test_enrolled_person_opens_the_door_once_per_passage(ctx, pipeline, people, tmp_path,
                                                          recording_door):
     obama = enroll(ctx, people / "Barack_Obama" / "obama.jpg", "E1", "Barack Obama")
@@ -96,7 +52,7 @@ def test_enrolled_person_opens_the_door_once_per_passage(ctx, pipeline, people, 
     frames = (empty_frames(15) + passage_frames(probe, 75, seed=1) + empty_frames(60)
               + passage_frames(probe, 75, seed=2) + empty_frames(10))
     video = write_video(tmp_path / "two_passages.avi", frames)
-    rig = Rig(ctx, pipeline, recording_door, cooldown_s=1.0)
+    rig = StationRig(ctx, pipeline, recording_door, cooldown_s=1.0)
     reports, decisions = rig.play(video)
     events = rig.finish()
 
@@ -107,7 +63,7 @@ def test_enrolled_person_opens_the_door_once_per_passage(ctx, pipeline, people, 
     seq = recording_door.opens_and_closes()
     assert seq[0] == "close" and seq[-2:] == ["close", "release"]
     assert [e[:2] for e in events] == [("granted", obama), ("granted", obama)]
-    assert all(e[3] for e in events), "policy 'all' keeps a snapshot of each decision"
+    assert all(e.snapshot for e in events), "policy 'all' keeps a snapshot of each decision"
     # The decision came within K frames of the face's first usable frame.
     first_face = next(r.seq for r in reports if r.faces)
     assert decisions[0].seq - first_face < 10
@@ -120,13 +76,13 @@ def test_stranger_never_opens_and_is_logged_unknown(ctx, pipeline, people, tmp_p
     enroll(ctx, people / "Barack_Obama" / "obama.jpg", "E1", "Barack Obama")
     biden = Portrait(people / "Joe_Biden" / "biden.jpg")
     video = write_video(tmp_path / "biden.avi", empty_frames(10) + passage_frames(biden, 90))
-    rig = Rig(ctx, pipeline, recording_door, policy="denied")
+    rig = StationRig(ctx, pipeline, recording_door, policy="denied")
     reports, decisions = rig.play(video)
     events = rig.finish()
     assert recording_door.count("open") == 0
     assert [d.verdict for d in decisions] == ["unknown"]
     assert [e[:3] for e in events] == [("unknown", None, "not an enrolled person")]
-    assert events[0][3], "policy 'denied' keeps a snapshot of refusals"
+    assert events[0].snapshot, "policy 'denied' keeps a snapshot of refusals"
     assert not any(f.label == "Barack Obama" for r in reports for f in r.faces)
 
 
@@ -137,18 +93,19 @@ def test_suspended_person_is_denied_with_the_reason(ctx, pipeline, people, tmp_p
         repo.set_employee_status(s, obama, "suspended")
     probe = Portrait(people / "Barack_Obama" / "obama3.jpg")
     video = write_video(tmp_path / "suspended.avi", passage_frames(probe, 60))
-    rig = Rig(ctx, pipeline, recording_door, policy="none")
+    rig = StationRig(ctx, pipeline, recording_door, policy="none")
     reports, decisions = rig.play(video)
     events = rig.finish()
     assert recording_door.count("open") == 0
     assert [(d.verdict, d.employee_id, d.reason) for d in decisions] == [
         ("denied", obama, "suspended")]
-    assert events == [("denied", obama, "suspended", None)]
+    assert [(e.decision, e.employee_id, e.reason, e.snapshot) for e in events] == [
+        ("denied", obama, "suspended", None)]
     assert any(r.state is DoorState.DENIED and r.message == "suspended" for r in reports)
 
 
 def test_camera_problem_closes_the_door_and_logs_an_error(ctx, pipeline, recording_door):
-    rig = Rig(ctx, pipeline, recording_door)
+    rig = StationRig(ctx, pipeline, recording_door)
     assert recording_door.wait_for("close")
     decision = rig.station.camera_problem("camera lost")
     assert recording_door.wait_for("close", 2)
@@ -162,7 +119,7 @@ def test_no_decision_before_the_staff_list_is_loaded(ctx, pipeline, people, tmp_
     enroll(ctx, people / "Barack_Obama" / "obama.jpg", "E1", "Barack Obama")
     probe = Portrait(people / "Barack_Obama" / "obama2.jpg")
     video = write_video(tmp_path / "early.avi", passage_frames(probe, 30))
-    rig = Rig(ctx, pipeline, recording_door)
+    rig = StationRig(ctx, pipeline, recording_door)
     rig.station.snapshot = None
     reports, decisions = rig.play(video)
     rig.finish()
@@ -178,7 +135,7 @@ def test_the_largest_face_decides(ctx, pipeline, people, tmp_path, recording_doo
     biden = Portrait(people / "Joe_Biden" / "biden.jpg")
     near, far = (obama, biden) if enrolled_in_front else (biden, obama)
     video = write_video(tmp_path / "two.avi", two_people_frames(near, far, 60))
-    rig = Rig(ctx, pipeline, recording_door)
+    rig = StationRig(ctx, pipeline, recording_door)
     reports, decisions = rig.play(video)
     rig.finish()
     assert sum(len(r.faces) == 2 for r in reports) > 40  # both people are seen
