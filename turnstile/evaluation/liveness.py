@@ -448,17 +448,18 @@ def _photo_sources(data_dir: Path, quick: bool) -> list[str]:
 # --- running --------------------------------------------------------------------------------
 
 
-def _trackers(stream: Stream, modes: Sequence[str]) -> list[LivenessTracker]:
+def _trackers(stream: Stream, modes: Sequence[str], mesh: Any) -> list[LivenessTracker]:
     trackers = []
     for mode in modes:
         if mode == "challenge":
             # Recorded streams cannot answer a prompt: only the blink challenge (the genuine
             # clip blinks often) is measurable; the head-turn challenge is not evaluated here.
             trackers.append(LivenessTracker(
-                LivenessMode.CHALLENGE, config=LivenessConfig(challenges=(Challenge.BLINK,)),
+                LivenessMode.CHALLENGE, mesh=mesh,
+                config=LivenessConfig(challenges=(Challenge.BLINK,)),
                 rng=random.Random(stream.seed)))
         else:
-            trackers.append(LivenessTracker(LivenessMode(mode)))
+            trackers.append(LivenessTracker(LivenessMode(mode), mesh=mesh))
     return trackers
 
 
@@ -467,32 +468,28 @@ def run_streams(streams: Iterable[Stream], modes: Sequence[str] = ("passive",), 
                 progress: Any = None) -> tuple[list[StreamResult], int]:
     """Show each stream to one liveness tracker per mode, as the door would.
 
-    Each frame: the door's face detector, the face mesh (computed once, shared by the
-    trackers), then the trackers. A stream stops as soon as every tracker decided.
+    Each frame: the door's face detector, then the trackers, fed exactly as the door feeds
+    its own (each runs the face mesh itself, on the frames its configuration says). A stream
+    stops as soon as every tracker decided.
 
     Returns:
         (one result per stream and mode, frames processed).
     """
     from turnstile import resources
     from turnstile.app import build_detector
-    from turnstile.vision.landmarks import MIN_PRESENCE, FaceMesh
+    from turnstile.vision.landmarks import FaceMesh
 
     detector = detector or build_detector("door")
     mesh = mesh or FaceMesh(resources.model_path(resources.FACE_MESH))
     results: list[StreamResult] = []
     frames = 0
     for stream in streams:
-        trackers = _trackers(stream, modes)
+        trackers = _trackers(stream, modes, mesh)
         for t, frame in stream.frames():
             frames += 1
             faces = detector.detect(frame)
             face = faces[0] if faces else None
-            points = None
-            if face is not None:
-                points, presence = mesh.landmarks(frame, face)
-                if presence < MIN_PRESENCE:
-                    face, points = None, None
-            verdicts = [tr.update(frame, face, t, points) for tr in trackers]
+            verdicts = [tr.update(frame, face, t) for tr in trackers]
             if all(v.final for v in verdicts):
                 break
         for mode, tracker in zip(modes, trackers):
