@@ -5,8 +5,8 @@
    templates, half strangers), plus ``verify()`` for one person. Two distributions:
    **face-like** (a Gaussian fitted to the embeddings of 1,000 LFW faces when
    ``../shared/data`` exists, else a parametric stand-in with the same mean cosine between
-   strangers, ~0.84) and **isotropic** (uniform on the sphere: no structure at all, the worst
-   case for the pruning index of large galleries; real faces never look like that).
+   strangers, ~0.84) and **isotropic** (uniform on the sphere: no structure at all; real
+   faces never look like that, and a plain pass does not care).
 2. Gallery load time from a real SQLite database holding 100k templates
    (``GalleryService.reload()``: the query, the bytes-to-matrix conversion and both
    galleries), median over a few loads. The database is created with bulk inserts.
@@ -223,7 +223,7 @@ def main() -> None:
         shape, what = face_shape(args.data_dir)
         bench_identify(args.sizes, args.probes, shape, f"face-like, {what}")
     if args.distribution in ("isotropic", "both"):
-        bench_identify(args.sizes, args.probes, None, "isotropic (worst case for the index)")
+        bench_identify(args.sizes, args.probes, None, "isotropic (uniform on the sphere)")
     if args.load_templates:
         if args.db_dir is not None:
             bench_load(args.load_templates, args.db_dir)

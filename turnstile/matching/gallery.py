@@ -3,15 +3,12 @@
 Scores are cosine similarities (dot products of unit vectors): higher means more alike.
 A person with several templates is scored by the best of them (max over templates).
 
-Large galleries (:data:`INDEX_MIN_ROWS` templates or more) also keep a **pruning index**:
-each template projected on the :data:`INDEX_DIMS` principal directions of the gallery, and
-the length of what the projection leaves out. For a probe ``q`` and a template ``g`` split
-the same way, ``g.q = proj(g).proj(q) + rest(g).rest(q)`` and, by Cauchy-Schwarz,
-``|rest(g).rest(q)| <= |rest(g)| |rest(q)|``: the short projected product gives every
-template's score to within a known slack. Only the templates whose upper bound reaches the
-best lower bound can be the best (or the runner-up), and only those are scored in full. The
-answer is the exact one, not an approximation; the search reads ~3x fewer bytes (the search
-is memory-bound), and on two cores the projected product is split across both.
+The search is one matrix-vector product, memory-bound; for large galleries it is split
+between the two cores (numpy releases the GIL in the product, and one core alone cannot
+saturate the memory bus). An exact pruning index (templates projected on 48 principal
+directions, Cauchy-Schwarz bounds, full scores only for candidates) was measured and
+dropped: on face-like embeddings at 100k templates it took 2.3-2.5 ms a probe against
+1.6-1.7 ms for the split full pass (tests/bench/bench_matching.py).
 """
 
 from __future__ import annotations
@@ -25,25 +22,9 @@ import numpy.typing as npt
 
 from turnstile.vision.types import Embedding
 
-INDEX_MIN_ROWS = 20_000
-"""Galleries at least this large get the pruning index (below it a plain pass over the matrix
-takes < 0.3 ms, and the index would not pay for itself)."""
-
-INDEX_DIMS = 48
-"""Principal directions kept in the pruning index. Fewer read fewer bytes but leave more
-slack, so more templates must be scored in full; 48 of 128 was the fastest measured on
-embeddings distributed like LFW's (tests/bench/bench_matching.py)."""
-
-_SLACK_EPS = 1e-5
-"""Added to every bound to absorb float32 rounding, so pruning never drops the true best."""
-
-_PRUNE_GIVE_UP = 8
-"""When more than one template in this many must be scored in full, the index is not
-pruning (embeddings with no structure, e.g. random vectors) and one full pass is cheaper."""
-
 _SPLIT_MIN_ROWS = 40_000
-"""The projected product is split between two threads from this many rows (numpy releases
-the GIL in the product; one core alone cannot saturate the memory bus)."""
+"""The product is split between two threads from this many rows (below it one thread is
+done before a second one would have started)."""
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -69,15 +50,6 @@ def _matvec(matrix: npt.NDArray[np.float32], vector: npt.NDArray[np.float32]
     np.matmul(matrix[half:], vector, out=out[half:])
     future.result()
     return out
-
-
-def _fit_basis(rows: npt.NDArray[np.float32], dims: int) -> npt.NDArray[np.float32]:
-    """The ``dims`` leading principal directions (of the second moment, so the mean
-    direction, which carries most of the energy of face embeddings, comes first)."""
-    step = max(1, len(rows) // 50_000)
-    sample = rows[::step].astype(np.float64)
-    _, vectors = np.linalg.eigh(sample.T @ sample)
-    return np.ascontiguousarray(vectors[:, ::-1][:, :dims], dtype=np.float32)
 
 
 _HEADROOM_ROWS = 1024
@@ -131,10 +103,6 @@ class Gallery:
         self._template = np.zeros(64, np.int64)
         self._rows: dict[int, int] = {}  # template id -> row
         self._size = 0
-        # The pruning index (see the module docstring); None below INDEX_MIN_ROWS.
-        self._basis: npt.NDArray[np.float32] | None = None
-        self._coarse = np.zeros((64, 0), np.float32)
-        self._rest = np.zeros(64, np.float32)
 
     # -- building -------------------------------------------------------------------------
     @classmethod
@@ -153,8 +121,6 @@ class Gallery:
         # tolist() gives Python ints in one call: 5x faster than int() on each numpy scalar.
         gallery._rows = dict(zip(gallery._template[:n].tolist(), range(n)))
         gallery._size = n
-        if n >= INDEX_MIN_ROWS:
-            gallery._build_index()
         return gallery
 
     def __len__(self) -> int:
@@ -179,10 +145,6 @@ class Gallery:
             self._matrix[row] = vector
             self._employee[row] = employee_id
             self._template[row] = template_id
-            if self._basis is not None:
-                self._index_rows(row, row + 1)
-            elif self._size >= INDEX_MIN_ROWS:
-                self._build_index()
 
     def remove_template(self, template_id: int) -> bool:
         """Remove one template; returns False when it was not there."""
@@ -195,9 +157,6 @@ class Gallery:
                 self._matrix[row] = self._matrix[last]
                 self._employee[row] = self._employee[last]
                 self._template[row] = self._template[last]
-                if self._basis is not None:
-                    self._coarse[row] = self._coarse[last]
-                    self._rest[row] = self._rest[last]
                 self._rows[int(self._template[row])] = row
             self._size -= 1
             return True
@@ -244,72 +203,26 @@ class Gallery:
             n = self._size
             if n == 0:
                 return NO_MATCH
-            if self._basis is not None:
-                return self._identify_pruned(vector, n, exclude_employee)
-            return self._identify_full(vector, n, exclude_employee)
-
-    def _identify_full(self, vector: npt.NDArray[np.float32], n: int,
-                       exclude_employee: int | None) -> Match:
-        # One pass over the matrix (N x D multiply-adds, memory-bound: 5 MB read per
-        # probe at 10k templates); the rest is a few O(N) passes over the scores, with
-        # no partition or sort (which added 0.1-0.3 ms at 100k).
-        scores = _matvec(self._matrix[:n], vector)
-        employees = self._employee[:n]
-        if exclude_employee is not None:
-            excluded = np.flatnonzero(employees == exclude_employee)
-            if excluded.size == n:
-                return NO_MATCH
-            scores[excluded] = -np.inf
-        best = int(np.argmax(scores))
-        best_score = float(scores[best])
-        best_employee = int(employees[best])
-        # The runner-up is the best score of any *other* person: blank out every
-        # template of the best person (scores is a fresh array) and take the maximum.
-        scores[np.flatnonzero(employees == best_employee)] = -np.inf
-        second = float(scores.max())
-        if second == -np.inf:
-            second = -1.0
-        return Match(best_employee, int(self._template[best]), best_score, second)
-
-    def _identify_pruned(self, vector: npt.NDArray[np.float32], n: int,
-                         exclude_employee: int | None) -> Match:
-        """:meth:`identify` through the pruning index: the same answer, fewer bytes read."""
-        assert self._basis is not None
-        projected = vector @ self._basis
-        rest_q = float(np.sqrt(max(0.0, float(vector @ vector) - float(projected @ projected))))
-        coarse = _matvec(self._coarse[:n], projected)
-        slack = self._rest[:n] * rest_q
-        slack += _SLACK_EPS
-        upper = coarse + slack
-        lower = coarse
-        lower -= slack  # in place: ``coarse`` is not needed any more
-        employees = self._employee[:n]
-        if exclude_employee is not None:
-            excluded = employees == exclude_employee
-            if excluded.all():
-                return NO_MATCH
-            lower[excluded] = -np.inf
-            upper[excluded] = -np.inf
-        # The best template: any with an upper bound below the best lower bound cannot be it.
-        candidates = np.flatnonzero(upper >= lower.max())
-        if candidates.size * _PRUNE_GIVE_UP > n:  # nothing to gain: embeddings unlike faces
-            return self._identify_full(vector, n, exclude_employee)
-        exact = self._matrix[candidates] @ vector
-        pick = int(np.argmax(exact))
-        best_row = int(candidates[pick])
-        best_score = float(exact[pick])
-        best_employee = int(employees[best_row])
-        # The runner-up (anyone else): the same test among the other people's templates.
-        others = employees != best_employee
-        lower[~others] = -np.inf
-        floor = float(lower.max())
-        second = -1.0
-        if floor > -np.inf:
-            rivals = np.flatnonzero((upper >= floor) & others)
-            if rivals.size * _PRUNE_GIVE_UP > n:
-                return self._identify_full(vector, n, exclude_employee)
-            second = float((self._matrix[rivals] @ vector).max())
-        return Match(best_employee, int(self._template[best_row]), best_score, second)
+            # One pass over the matrix (N x D multiply-adds, memory-bound: 51 MB read per
+            # probe at 100k templates); the rest is a few O(N) passes over the scores, with
+            # no partition or sort (which added 0.1-0.3 ms at 100k).
+            scores = _matvec(self._matrix[:n], vector)
+            employees = self._employee[:n]
+            if exclude_employee is not None:
+                excluded = np.flatnonzero(employees == exclude_employee)
+                if excluded.size == n:
+                    return NO_MATCH
+                scores[excluded] = -np.inf
+            best = int(np.argmax(scores))
+            best_score = float(scores[best])
+            best_employee = int(employees[best])
+            # The runner-up is the best score of any *other* person: blank out every
+            # template of the best person (scores is a fresh array) and take the maximum.
+            scores[np.flatnonzero(employees == best_employee)] = -np.inf
+            second = float(scores.max())
+            if second == -np.inf:
+                second = -1.0
+            return Match(best_employee, int(self._template[best]), best_score, second)
 
     def verify(self, employee_id: int, embedding: Embedding) -> float:
         """Is this that person? The best score over that person's templates
@@ -331,30 +244,12 @@ class Gallery:
             raise ValueError(f"embedding has {vector.size} values, the gallery holds {self.dim}")
         return vector
 
-    def _build_index(self) -> None:
-        n = self._size
-        self._basis = _fit_basis(self._matrix[:n], min(INDEX_DIMS, self.dim))
-        self._coarse = np.zeros((len(self._matrix), self._basis.shape[1]), np.float32)
-        self._rest = np.zeros(len(self._matrix), np.float32)
-        self._index_rows(0, n)
-
-    def _index_rows(self, start: int, stop: int) -> None:
-        assert self._basis is not None
-        rows = self._matrix[start:stop]
-        projected = rows @ self._basis
-        self._coarse[start:stop] = projected
-        left = np.einsum("ij,ij->i", rows, rows) - np.einsum("ij,ij->i", projected, projected)
-        self._rest[start:stop] = np.sqrt(np.maximum(left, 0.0))
-
     def _grow(self, needed: int) -> None:
         capacity = len(self._matrix)
         if needed <= capacity:
             return
         new_capacity = max(needed, capacity * 2)
-        names = ["_matrix", "_employee", "_template"]
-        if self._basis is not None:
-            names += ["_coarse", "_rest"]
-        for name in names:
+        for name in ("_matrix", "_employee", "_template"):
             old = getattr(self, name)
             new = np.zeros((new_capacity, *old.shape[1:]), old.dtype)
             new[: self._size] = old[: self._size]
