@@ -98,6 +98,8 @@ def test_right_number_and_face_opens_wrong_number_is_denied(ctx, pipeline, site)
     assert "does not match" in denied[0].reason
     assert rig.door.count("open") == 1
     assert [e[:2] for e in events] == [("granted", ids["E1"]), ("denied", ids["E2"])]
+    # Logged against the 1:1 threshold the decisions were taken with, not the 1:N one.
+    assert {e[3] for e in events} == {ctx.thresholds().verify}
 
 
 def test_unknown_number_is_logged_and_a_claim_expires(ctx, pipeline, site):

@@ -308,11 +308,14 @@ class DoorStation:
 
         decision: StationDecision | None = None
         if decision_step is not None and snapshot is not None:
+            # The threshold the decision was taken against (1:1 claims have their own).
+            threshold = (snapshot.thresholds.verify if self._claim is not None
+                         else snapshot.thresholds.accept)
             self._claim = None  # a claim is good for one decision
             decision = self._act(decision_step.verdict, decision_step.passage,
                                  decision_step.employee_id, decision_step.reason,
                                  decision_step.score, snapshot, frame, seq, t,
-                                 decision_step.liveness_score)
+                                 decision_step.liveness_score, threshold)
         name = snapshot.name_of(step_employee) if snapshot is not None else ""
         views = tuple(
             self._view(f.box, i == primary_index, recognition, advice, step_state, snapshot,
@@ -356,7 +359,8 @@ class DoorStation:
 
     def _act(self, verdict: Verdict, passage: int, employee_id: int | None, reason: str,
              score: float, snapshot: GallerySnapshot, frame: CapturedFrame,
-             seq: int, t: float, liveness_score: float | None) -> StationDecision:
+             seq: int, t: float, liveness_score: float | None,
+             threshold: float) -> StationDecision:
         if verdict is Verdict.GRANTED and self.door is not None:
             self.door.request_open(passage)
         alert = ""
@@ -376,7 +380,7 @@ class DoorStation:
         if self.events is not None:
             self.events.submit(EventRecord(
                 verdict.value, at, employee_id, reason or None, score,
-                snapshot.thresholds.accept, self.model_id, liveness_score), frame.image)
+                threshold, self.model_id, liveness_score), frame.image)
         log.info("door decision: %s (passage %d, employee id %s)", verdict.value, passage,
                  employee_id)
         return StationDecision(verdict.value, passage, employee_id,
