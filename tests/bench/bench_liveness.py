@@ -10,9 +10,14 @@ Printed: the median, mean and 90th percentile per frame of
 * ``mesh``: the face mesh alone;
 * ``tracker + mesh``: :meth:`update` computing the mesh itself (what the door pays: its
   pipeline aligns on BlazeFace's keypoints and has no mesh);
-* the cues one by one (blink, moire, motion), to see where the time goes.
+* the cues one by one (blink, moire, motion), to see where the time goes;
+* ``door frame``: what the issue's bar is about, the door station's whole work on a frame
+  (:meth:`DoorStation.process`: detection, alignment, embedding, matching, decision) with
+  the person enrolled, liveness off and passive, frame by frame on the same frames; the
+  difference is what liveness adds to each frame at the door.
 
-The detector runs before the timed part (it is the door's, not liveness's).
+The detector runs before the timed part of the first sections (it is the door's, not
+liveness's).
 """
 
 from __future__ import annotations
@@ -72,6 +77,57 @@ def _ms(samples: list[float]) -> str:
             f"{statistics.fmean(samples) * 1e3:6.2f} ms   p90 {p90 * 1e3:6.2f} ms")
 
 
+def _door_frames(frames: list[np.ndarray], fps: float) -> dict[str, list[float]]:
+    """The station's time per frame, liveness off and passive, alternating on each frame."""
+    import tempfile
+
+    from turnstile.app import AppContext, build_pipeline
+    from turnstile.capture.base import CapturedFrame
+    from turnstile.door.liveness_gate import build_door_liveness
+    from turnstile.door.station import DoorStation, load_snapshot
+    from turnstile.matching.door_policy import DoorPolicy
+    from turnstile.config import Settings
+
+    work = Path(tempfile.mkdtemp(prefix="bench_liveness_"))
+    os.environ["TURNSTILE_HOME"] = str(work / "home")
+    ctx = AppContext(Settings(), database_url="sqlite:///" + str(work / "bench.db"))
+    ctx.enrollment.enroll(frames[0], employee_number="E1", name="Selfie person",
+                          consent=True, force=True, face_index=0)
+    pipeline = build_pipeline("door")
+    snapshot = load_snapshot(ctx.db, pipeline.model_id, pipeline.embedder.dim,
+                             ctx.thresholds())
+    liveness = build_door_liveness("passive", 3, 10.0)
+    assert liveness is not None
+    stations = {"off": DoorStation(pipeline, DoorPolicy(3), snapshot=snapshot),
+                "passive": DoorStation(pipeline, DoorPolicy(3), snapshot=snapshot,
+                                       liveness=liveness)}
+    timings: dict[str, list[float]] = {name: [] for name in stations}
+    checked = 0
+    check = liveness.check
+
+    def counted_check(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal checked
+        result = check(*args, **kwargs)
+        checked += result is not None and args[1] is not None
+        return result
+
+    liveness.check = counted_check  # type: ignore[method-assign]
+    for rounds in range(2):
+        for i, image in enumerate(frames[1:]):
+            t = (rounds * len(frames) + i) / fps
+            for name, station in stations.items():
+                frame = CapturedFrame(image, i, t)
+                start = time.perf_counter()
+                station.process(frame, i, now=t)
+                timings[name].append(time.perf_counter() - start)
+            # keep the check running (a final verdict is cheap): a fresh passage each time
+            if liveness.tracker.verdict.final:
+                liveness.reset()
+                stations["passive"].policy.reset()
+    timings["frames with a liveness check"] = [float(checked)]
+    return timings
+
+
 def main() -> None:
     data_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "data"
     frames, what = _frames(data_dir)
@@ -118,11 +174,22 @@ def main() -> None:
         motion.update(frame, face.box, pts, i / fps)
         timings["motion"].append(time.perf_counter() - start)
 
+    door = _door_frames(frames, fps)
+
     print(f"Liveness cost per frame: {len(pairs)} frames of {what}")
     print(f"  {os.cpu_count()} cores; the tracker itself is single-threaded, OpenCV may use "
           f"{cv2.getNumThreads()} threads")
     for name, samples in timings.items():
         print(f"  {name:<16} {_ms(samples)}")
+    off, on = door["off"], door["passive"]
+    print(f"  door frame, liveness off      {_ms(off)}")
+    print(f"  door frame, liveness passive  {_ms(on)}")
+    added = [b - a for a, b in zip(off, on)]
+    print(f"  liveness adds to a door frame: median of the per-frame differences "
+          f"{statistics.median(added) * 1e3:.2f} ms, difference of the medians "
+          f"{(statistics.median(on) - statistics.median(off)) * 1e3:.2f} ms, of the means "
+          f"{(statistics.fmean(on) - statistics.fmean(off)) * 1e3:.2f} ms "
+          f"({int(door['frames with a liveness check'][0])} of {len(on)} frames checked)")
     stride = LivenessConfig().mesh_stride
     print("  'tracker + mesh' is what the door pays: the door pipeline aligns on BlazeFace's")
     print("  keypoints, so liveness runs the face mesh itself, on one frame in "

@@ -4,6 +4,8 @@ raise an alert, and a live person (a real selfie video that blinks) is let in.""
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import pytest
 from door_support import FPS, Portrait, StationRig, empty_frames, passage_frames, write_video
@@ -108,3 +110,76 @@ def test_live_person_blinking_is_let_in_within_three_seconds(ctx, pipeline, shar
     assert seconds <= 3.0
     assert events[0].decision == "granted" and events[0].liveness_score > 0.5
     assert rig.door.count("open") == 1
+
+
+def test_face_mesh_run_ahead_on_its_own_thread_changes_no_verdict(ctx, pipeline, shared_data):
+    """The door runs the face mesh on the liveness thread while it embeds the face: the
+    passage must go exactly as when the tracker runs the mesh itself, frame by frame."""
+    from turnstile import resources
+    from turnstile.door.liveness_gate import DoorLiveness
+    from turnstile.vision.landmarks import FaceMesh
+
+    clip = shared_data / "video" / "selfie_blinks.mp4"
+    capture = cv2.VideoCapture(str(clip))
+    fps = capture.get(cv2.CAP_PROP_FPS) or FPS
+    ok, first = capture.read()
+    capture.release()
+    assert ok
+    enroll(ctx, first, "E7", "Selfie Person")
+    runs = []
+    threads: list[str] = []
+    ahead_mesh = FaceMesh(resources.model_path(resources.FACE_MESH))
+    landmarks = ahead_mesh.landmarks
+
+    def recorded(*args):
+        threads.append(threading.current_thread().name)
+        return landmarks(*args)
+
+    ahead_mesh.landmarks = recorded
+    for mesh in (ahead_mesh, None):
+        gate = DoorLiveness("passive", mesh=mesh)
+        rig = StationRig(ctx, pipeline, cooldown_s=0.5, policy="denied", liveness=gate)
+        reports, decisions = rig.play(clip, fps=fps)
+        rig.finish()
+        gate.close()
+        runs.append(([(r.state, r.message, r.employee_id) for r in reports],
+                     [(d.verdict, d.seq, d.employee_id) for d in decisions]))
+    ahead, inline = runs
+    assert threads and all(name.startswith("liveness") for name in threads)
+    assert ahead[1] and ahead[1][0][0] == "granted"
+    assert ahead == inline
+
+
+def test_frames_ahead_count_only_for_the_identity_they_are_recognised_as(pipeline, shared_data):
+    """The liveness thread feeds a fork of the attempt before the frame's identity is known:
+    a frame recognised as nobody must not count (a live stranger's blink must not help an
+    employee's photo), and a new identity starts afresh, exactly as when checked in turn."""
+    from turnstile import resources
+    from turnstile.door.liveness_gate import DoorLiveness
+    from turnstile.vision.landmarks import FaceMesh
+
+    capture = cv2.VideoCapture(str(shared_data / "video" / "selfie_blinks.mp4"))
+    fps = capture.get(cv2.CAP_PROP_FPS) or FPS
+    frames = []
+    while len(frames) < 90:
+        ok, frame = capture.read()
+        assert ok
+        frames.append(frame)
+    capture.release()
+    # who the station recognised in each frame: 7, then nobody (the clip's first blink, at
+    # 0.6 s, falls there and must not count), then 7 again, then 8 (a new attempt)
+    identity = [7] * 10 + [None] * 40 + [7] * 25 + [8] * 15
+    ahead = DoorLiveness("passive", mesh=FaceMesh(resources.model_path(resources.FACE_MESH)))
+    in_turn = DoorLiveness("passive")
+    seen_ahead, seen_in_turn = [], []
+    for i, (frame, who) in enumerate(zip(frames, identity)):
+        t = i / fps
+        face = pipeline.detect(frame)[0]
+        ahead.prepare(frame, face, t)
+        if who is not None:  # the station skips the check for a face recognised as nobody
+            seen_ahead.append(ahead.check(frame, face, who, t))
+            seen_in_turn.append(in_turn.check(frame, face, who, t))
+    ahead.close()
+    assert seen_ahead == seen_in_turn
+    # counted, that blink would have let 7 in from frame 50 on
+    assert [c.state for c in seen_ahead] == ["pending"] * 50

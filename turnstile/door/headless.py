@@ -210,6 +210,7 @@ class HeadlessDoor:
         events.start()
         watch: threading.Thread | None = None
         camera: _Source | None = None
+        station: DoorStation | None = None
         summary = self.summary
         try:
             pipeline = self.pipeline_factory()
@@ -266,6 +267,8 @@ class HeadlessDoor:
             self._stop.set()
             if camera is not None:
                 camera.release()
+            if station is not None:
+                station.close()
             if watch is not None:
                 watch.join(timeout=5.0)
             door.shutdown()

@@ -7,6 +7,13 @@ tracker starts afresh whenever the deciding face changes: it left the view, anot
 its place (the tracker's own jump test), or the face is now recognised as someone else (an
 attacker swapping photos must not inherit a live person's blink).
 
+The check's work on a frame (the face mesh and the cues) runs on a thread of its own while the
+station embeds and matches the same face (:meth:`DoorLiveness.prepare`, then
+:meth:`DoorLiveness.check`): on two cores the two overlap instead of adding up. It feeds a fork
+of the attempt, adopted once the frame's identity is known, so the evidence is exactly what it
+would be done in turn: frames of a face recognised as nobody never count, and a face
+recognised as someone else starts a new attempt.
+
 After :attr:`DoorLiveness.max_attempts` spoofs in a row for one identity, that identity is
 refused at this door for the lockout period (the attacker is holding up that employee's
 picture); the station logs the lockout as an alert. The counts live in memory: a restarted
@@ -18,6 +25,11 @@ from __future__ import annotations
 import logging
 import math
 import random
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
 
 from turnstile.matching.door_policy import LivenessCheck
 from turnstile.vision.liveness import (
@@ -28,7 +40,18 @@ from turnstile.vision.liveness import (
 )
 from turnstile.vision.types import Face, Frame
 
+if TYPE_CHECKING:
+    from turnstile.vision.landmarks import FaceMesh
+
 log = logging.getLogger(__name__)
+
+
+class _Ahead(NamedTuple):
+    """What the liveness thread computed for one frame."""
+
+    points: npt.NDArray[np.float32]
+    presence: float
+    fork: LivenessTracker
 
 
 class DoorLiveness:
@@ -41,16 +64,22 @@ class DoorLiveness:
         tracker: the tracker to use (default: a new one for ``mode``; tests pass their own).
         config: the tracker's windows (ignored when ``tracker`` is given).
         rng: chooses challenges (default: the operating system's randomness).
+        mesh: the face mesh model, run on the liveness thread ahead of :meth:`check` (None:
+            the tracker runs its own mesh in :meth:`check`, nothing runs ahead).
     """
 
     def __init__(self, mode: LivenessMode | str, *, max_attempts: int = 3,
                  lockout_s: float = 600.0, tracker: LivenessTracker | None = None,
                  config: LivenessConfig | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, mesh: FaceMesh | None = None) -> None:
         self.mode = LivenessMode(mode)
-        self.tracker = tracker or LivenessTracker(self.mode, config=config, rng=rng)
+        self.tracker = tracker or LivenessTracker(self.mode, config=config, rng=rng, mesh=mesh)
         self.lockout = SpoofLockout(max_attempts, lockout_s)
         self._identity: int | None = None
+        self._mesh = mesh
+        # one thread: the mesh interpreter is never used by two threads at once
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: tuple[Face, Future[_Ahead]] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -60,6 +89,52 @@ class DoorLiveness:
     @property
     def max_attempts(self) -> int:
         return self.lockout.max_attempts
+
+    def prepare(self, frame: Frame, face: Face, t: float) -> None:
+        """Start the check of this frame's deciding face on the liveness thread (the face
+        mesh and the cues, on a fork of the attempt), to run while the caller embeds and
+        matches the face; :meth:`check` on the same face then only takes the result.
+
+        Nothing starts when the check is off or already decided (a final verdict needs no
+        more evidence until the face changes), or without a mesh model of its own.
+        """
+        self._settle()
+        if (not self.enabled or self._mesh is None or self.tracker.verdict.final
+                or self.tracker.config.mesh_stride != 1):
+            return
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="liveness")
+        self._pending = (face, self._executor.submit(self._ahead, frame, face, t))
+
+    def _ahead(self, frame: Frame, face: Face, t: float) -> _Ahead:
+        """On the liveness thread: the mesh, and a fork of the attempt fed this frame (the
+        attempt itself is left as it was until :meth:`check` knows whose face it is)."""
+        assert self._mesh is not None
+        points, presence = self._mesh.landmarks(frame, face)
+        fork = self.tracker.fork()
+        fork.update(frame, face, t, points, presence)
+        return _Ahead(points, presence, fork)
+
+    def _settle(self, face: Face | None = None) -> _Ahead | None:
+        """Wait for the work started by :meth:`prepare` (the model and the attempt are then
+        free again); its result when it was started for ``face``."""
+        if self._pending is None:
+            return None
+        started_for, future = self._pending
+        self._pending = None
+        try:
+            result = future.result()
+        except Exception:  # noqa: BLE001 - check() runs the tracker again and reports it
+            log.exception("liveness check failed on the liveness thread")
+            return None
+        return result if face is not None and started_for is face else None
+
+    def close(self) -> None:
+        """Stop the liveness thread (waits for the frame under way)."""
+        self._settle()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     def check(self, frame: Frame, face: Face | None, employee_id: int | None,
               t: float) -> LivenessCheck | None:
@@ -74,16 +149,26 @@ class DoorLiveness:
         """
         if not self.enabled:
             return None
+        ahead = self._settle(face)
+        restarted = False
         if employee_id is not None:
             if self._identity is not None and employee_id != self._identity:
                 self.tracker.reset()
+                restarted = True
             self._identity = employee_id
-        verdict = self.tracker.update(frame, face, t)
+        if ahead is not None and not restarted:
+            self.tracker.adopt(ahead.fork)  # the fork was fed exactly this frame
+            verdict = self.tracker.verdict
+        elif ahead is not None:  # a new attempt starts with this frame
+            verdict = self.tracker.update(frame, face, t, ahead.points, ahead.presence)
+        else:
+            verdict = self.tracker.update(frame, face, t)
         return LivenessCheck(verdict.state.value, verdict.reason, verdict.prompt,
                              float(verdict.score))
 
     def reset(self) -> None:
         """Forget the face being checked (the camera was lost or changed)."""
+        self._settle()
         self.tracker.reset()
         self._identity = None
 
@@ -121,6 +206,5 @@ def build_door_liveness(mode: str, max_attempts: int, lockout_min: float) -> Doo
     from turnstile.vision.landmarks import FaceMesh
 
     mesh = FaceMesh(resources.model_path(resources.FACE_MESH))
-    tracker = LivenessTracker(mode, mesh=mesh)
     return DoorLiveness(mode, max_attempts=max_attempts, lockout_s=lockout_min * 60.0,
-                        tracker=tracker)
+                        mesh=mesh)

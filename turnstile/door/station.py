@@ -213,9 +213,16 @@ class DoorStation:
         """Apply new door settings between two frames (the passage in progress, a pending
         claim and the liveness evidence are dropped: they were judged by the old rules)."""
         self.policy = policy
+        if self.liveness is not None and self.liveness is not liveness:
+            self.liveness.close()
         self.liveness = liveness if liveness is not None and liveness.enabled else None
         self.one_to_one = one_to_one
         self._claim = None
+
+    def close(self) -> None:
+        """Stop the helper thread of the liveness check (the station is done with)."""
+        if self.liveness is not None:
+            self.liveness.close()
 
     def claim(self, number: str, now: float) -> StationDecision | None:
         """1:1 mode: someone gave this employee (badge) number; the next face is verified
@@ -280,6 +287,8 @@ class DoorStation:
         if primary_index is not None and self.one_to_one and self._claim is None:
             advice = (ASK_FOR_BADGE,)  # 1:1: nobody is looked up before a number is given
         elif primary_index is not None:
+            if self.liveness is not None:  # its face mesh runs while the face is embedded
+                self.liveness.prepare(image, faces[primary_index], t)
             primary = self.pipeline.embed(image, [faces[primary_index]])[0]
             advice = door_advice(assess(primary).problems)
             if snapshot is not None and not advice and primary.embedding is not None:

@@ -410,6 +410,8 @@ class VisionWorker(QObject):
         if self.camera is not None:
             self.camera.release()
             self.camera = None
+        if self.station is not None:
+            self.station.close()
         emit(self.stopped)
         thread = self.thread()
         if thread is not None and thread is QThread.currentThread():

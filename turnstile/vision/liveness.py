@@ -25,6 +25,7 @@ does not pass mesh points it already has.
 
 from __future__ import annotations
 
+import copy
 import enum
 import logging
 import random
@@ -267,6 +268,16 @@ class LivenessTracker:
         self._last_mesh: tuple[Points, npt.NDArray[np.float32]] | None = None
         self._verdict = self._pending(0.0, "Waiting for a face.")
 
+    def fork(self) -> LivenessTracker:
+        """A copy of the attempt so far, to feed a frame ahead of knowing whether that frame
+        counts (it shares the face mesh model and the random source); :meth:`adopt` takes
+        its state over when it does."""
+        return copy.deepcopy(self, {id(self._mesh): self._mesh, id(self._rng): self._rng})
+
+    def adopt(self, fork: LivenessTracker) -> None:
+        """Take over the state of ``fork`` (made by :meth:`fork`, then fed)."""
+        self.__dict__.update(fork.__dict__)
+
     @property
     def verdict(self) -> LivenessVerdict:
         """The latest verdict."""
@@ -278,7 +289,8 @@ class LivenessTracker:
         return self._challenge
 
     def update(self, frame: Frame, face: Face | None, timestamp_s: float,
-               mesh_points: Points | None = None) -> LivenessVerdict:
+               mesh_points: Points | None = None,
+               presence: float | None = None) -> LivenessVerdict:
         """Feed one frame.
 
         Args:
@@ -288,6 +300,8 @@ class LivenessTracker:
             timestamp_s: the frame's capture time in seconds (any monotonic clock).
             mesh_points: the face's 468 mesh points ``(468, 2)`` in frame pixels, when the
                 caller already computed them (saves ~2 ms); computed here otherwise.
+            presence: the mesh model's face-presence probability for ``mesh_points`` (when
+                below :data:`MIN_PRESENCE` the frame counts as one without the face).
 
         Returns:
             The verdict after this frame. Once LIVE or SPOOF it stays so until :meth:`reset`.
@@ -308,6 +322,8 @@ class LivenessTracker:
                                             or self._jumped(face)):
             self.reset()
         if mesh_points is not None:
+            if presence is not None and presence < MIN_PRESENCE:
+                return self.update(frame, None, timestamp_s)
             points, fresh = mesh_points, True
         else:
             points, fresh = self._mesh_points(frame, face)
