@@ -31,6 +31,17 @@ def test_astronaut_gives_one_unit_embedding(pipeline, astronaut_bgr):
     assert 150 < x + w / 2 < 300 and 50 < y + h / 2 < 200 and 60 < w < 200
 
 
+def test_one_thread_embedding_is_the_same_embedding(pipeline, astronaut_bgr):
+    """The door embeds on one thread while liveness has the other core: same templates."""
+    from turnstile.vision.types import Face
+
+    face = pipeline.detect(astronaut_bgr)[0]
+    both = [pipeline.embed(astronaut_bgr, [Face(face.box, face.landmarks, face.score)],
+                           one_thread=solo)[0].embedding for solo in (False, True, False)]
+    assert float(both[0] @ both[1]) > 0.99999
+    assert float(both[1] @ both[2]) > 0.99999  # and the shared interpreter is untouched
+
+
 def test_astronaut_matches_herself_shifted_and_scaled(pipeline, astronaut_bgr):
     import cv2
 

@@ -90,21 +90,25 @@ class DoorLiveness:
     def max_attempts(self) -> int:
         return self.lockout.max_attempts
 
-    def prepare(self, frame: Frame, face: Face, t: float) -> None:
+    def prepare(self, frame: Frame, face: Face, t: float) -> bool:
         """Start the check of this frame's deciding face on the liveness thread (the face
         mesh and the cues, on a fork of the attempt), to run while the caller embeds and
         matches the face; :meth:`check` on the same face then only takes the result.
 
         Nothing starts when the check is off or already decided (a final verdict needs no
         more evidence until the face changes), or without a mesh model of its own.
+
+        Returns:
+            Whether the work started (the caller then leaves the other core to it).
         """
         self._settle()
         if (not self.enabled or self._mesh is None or self.tracker.verdict.final
                 or self.tracker.config.mesh_stride != 1):
-            return
+            return False
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="liveness")
         self._pending = (face, self._executor.submit(self._ahead, frame, face, t))
+        return True
 
     def _ahead(self, frame: Frame, face: Face, t: float) -> _Ahead:
         """On the liveness thread: the mesh, and a fork of the attempt fed this frame (the

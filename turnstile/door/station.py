@@ -287,9 +287,10 @@ class DoorStation:
         if primary_index is not None and self.one_to_one and self._claim is None:
             advice = (ASK_FOR_BADGE,)  # 1:1: nobody is looked up before a number is given
         elif primary_index is not None:
-            if self.liveness is not None:  # its face mesh runs while the face is embedded
+            # the liveness check of this face runs on the other core meanwhile
+            ahead = self.liveness is not None and \
                 self.liveness.prepare(image, faces[primary_index], t)
-            primary = self.pipeline.embed(image, [faces[primary_index]])[0]
+            primary = self.pipeline.embed(image, [faces[primary_index]], one_thread=ahead)[0]
             advice = door_advice(assess(primary).problems)
             if snapshot is not None and not advice and primary.embedding is not None:
                 if self._claim is not None:

@@ -272,7 +272,13 @@ class LivenessTracker:
         """A copy of the attempt so far, to feed a frame ahead of knowing whether that frame
         counts (it shares the face mesh model and the random source); :meth:`adopt` takes
         its state over when it does."""
-        return copy.deepcopy(self, {id(self._mesh): self._mesh, id(self._rng): self._rng})
+        fork = copy.copy(self)
+        fork._blink = self._blink.fork()
+        fork._motion = self._motion.fork()
+        # (the rest is numbers, tuples and arrays that are replaced, never changed in place)
+        fork._moire, fork._coherence, fork._nose = \
+            list(self._moire), list(self._coherence), list(self._nose)
+        return fork
 
     def adopt(self, fork: LivenessTracker) -> None:
         """Take over the state of ``fork`` (made by :meth:`fork`, then fed)."""

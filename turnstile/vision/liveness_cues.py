@@ -12,6 +12,7 @@ value comes from (``turnstile eval liveness``, tuning split only).
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -119,6 +120,14 @@ class BlinkCue:
 
     def reset(self) -> None:
         self.__init__()  # type: ignore[misc]
+
+    def fork(self) -> BlinkCue:
+        """An independent copy (the templates are blended in place)."""
+        fork = copy.copy(self)
+        fork.blinks = list(self.blinks)
+        if self._templates is not None:
+            fork._templates = [tpl.copy() for tpl in self._templates]
+        return fork
 
     def update(self, frame: Frame, points: Points, t: float) -> BlinkSample:
         p = points.astype(np.float64)
@@ -305,6 +314,12 @@ class MotionCue:
 
     def reset(self) -> None:
         self.__init__()  # type: ignore[misc]
+
+    def fork(self) -> MotionCue:
+        """An independent copy (references are added and dropped, never changed)."""
+        fork = copy.copy(self)
+        fork._refs = deque(self._refs)
+        return fork
 
     def update(self, frame: Frame, box: tuple[float, float, float, float], points: Points,
                t: float) -> MotionSample | None:

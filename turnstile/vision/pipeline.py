@@ -48,8 +48,12 @@ class FacePipeline:
         with self._lock:
             return self.detector.detect(frame)
 
-    def embed(self, frame: Frame, faces: list[Face]) -> list[Face]:
+    def embed(self, frame: Frame, faces: list[Face], one_thread: bool = False) -> list[Face]:
         """Align each face and fill in its ``chip`` (RGB) and ``embedding``.
+
+        Args:
+            one_thread: embed on one CPU thread (the other core is busy with the door's
+                liveness check meanwhile).
 
         Returns:
             The same faces, filled in.
@@ -57,14 +61,14 @@ class FacePipeline:
         if not faces:
             return faces
         with self._lock:
-            return self._embed(frame, faces)
+            return self._embed(frame, faces, one_thread)
 
-    def _embed(self, frame: Frame, faces: list[Face]) -> list[Face]:
+    def _embed(self, frame: Frame, faces: list[Face], one_thread: bool = False) -> list[Face]:
         chips = np.stack([
             cv2.cvtColor(align_face(frame, f.landmarks, self.embedder.chip_px), cv2.COLOR_BGR2RGB)
             for f in faces
         ])
-        embeddings = self._embed_chips(chips)
+        embeddings = self._embed_chips(chips, one_thread)
         for face, chip, emb in zip(faces, chips, embeddings):
             face.chip = chip
             face.embedding = emb
@@ -93,10 +97,11 @@ class FacePipeline:
         face = Face(box=box, landmarks=landmarks, score=0.0)
         return self.embed(frame, [face])[0]
 
-    def _embed_chips(self, chips: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+    def _embed_chips(self, chips: npt.NDArray[np.uint8], one_thread: bool = False
+                     ) -> npt.NDArray[np.float32]:
         if not self.flip_tta:
-            return self.embedder.embed(chips)
-        both = self.embedder.embed(np.concatenate([chips, chips[:, :, ::-1]]))
+            return self.embedder.embed(chips, one_thread)
+        both = self.embedder.embed(np.concatenate([chips, chips[:, :, ::-1]]), one_thread)
         mean = both[: len(chips)] + both[len(chips):]
         return (mean / np.linalg.norm(mean, axis=1, keepdims=True)).astype(np.float32)
 
