@@ -53,6 +53,8 @@ def test_eval_identify_on_a_small_open_set(lfw, tmp_path, capsys):
     assert report["non_mated_probes"] == 183
     assert report["rank1"] >= 0.9
     assert 0 <= report["fnir_at_fpir_1e-2"] <= report["fnir_at_fpir_1e-3"] <= 1
+    assert 0 <= report["door_fnir_at_fpir_1e-2"] <= report["door_fnir_at_fpir_1e-3"] <= 1
+    assert report["min_margin"] > 0
     assert (tmp_path / "identify_det.png").read_bytes().startswith(b"\x89PNG")
 
 

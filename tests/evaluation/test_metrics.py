@@ -50,3 +50,36 @@ def test_roc_curve_is_monotone():
     roc = metrics.roc_curve(rng.normal(1, 1, 200), rng.normal(0, 1, 200))
     assert np.all(np.diff(roc.far) >= 0) and np.all(np.diff(roc.tar) >= 0)
     assert roc.far[-1] == 1.0 and roc.tar[-1] == 1.0
+
+
+def test_open_set_rates_as_the_door_decides_with_the_runner_up_margin():
+    """A stranger who resembles two enrolled people equally is not matched by the door (its
+    runner-up is too close); the open-set rates count that, on a hand-made gallery."""
+    from turnstile.evaluation.identify import fnir_at_fpir, open_set_scores
+
+    gallery = np.eye(3, 4, dtype=np.float32)  # ann, bob, cy: orthogonal templates
+
+    def unit(*v):
+        x = np.array(v, np.float32)
+        return x / np.linalg.norm(x)
+
+    # best scores 0.995 (ann), 0.981 (bob), 0.6 (cy)
+    mated = np.stack([unit(1, 0.1, 0, 0), unit(0.2, 1, 0, 0), unit(0, 0, 0.6, 0.8)])
+    # a look-alike of ann and bob (0.707 with both), nine strangers 0.4975 with cy
+    strangers = np.stack([unit(1, 1, 0, 0)] + [0.5 * unit(0, 0, 1, 0.1)] * 9)
+    scores = open_set_scores(gallery, ["ann", "bob", "cy"], mated, ["ann", "bob", "cy"],
+                             strangers)
+    assert scores.mated_correct.all()
+    # best score alone: no stranger may pass, so the threshold sits at the look-alike's 0.707
+    # and cy's probe (0.6) is turned away
+    fnir, threshold = fnir_at_fpir(scores, 0.0)
+    assert threshold == pytest.approx(0.7071, abs=1e-4)
+    assert fnir == pytest.approx(1 / 3)
+    # the door never matches the look-alike (runner-up 0.0 behind): the threshold drops to
+    # the other strangers' 0.4975 and cy's probe gets in
+    fnir, threshold = fnir_at_fpir(scores, 0.0, min_margin=0.01)
+    assert threshold == pytest.approx(0.4975, abs=1e-4)
+    assert fnir == 0.0
+    # a margin only ann's probe meets (0.895; bob's is 0.785, cy's 0.6)
+    fnir, _ = fnir_at_fpir(scores, 0.0, min_margin=0.8)
+    assert fnir == pytest.approx(2 / 3)

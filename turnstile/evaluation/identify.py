@@ -8,6 +8,10 @@ terms of NIST FRVT 1:N:
 * rank-1: share of mated probes whose best gallery match is the right person;
 * FNIR at FPIR x: with the threshold at which a share x of strangers is (falsely) matched
   to someone, the share of mated probes that are not matched to the right person above it.
+
+Both are given twice: on the best score alone (the usual protocol), and as the door decides,
+where a match also needs the runner-up (the best other person) at least
+:data:`~turnstile.matching.policy.MIN_MARGIN` behind (:func:`~turnstile.matching.policy.decide`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy.typing as npt
 
 from turnstile.errors import TurnstileError
 from turnstile.evaluation.lfw import embed_central_faces
+from turnstile.matching.policy import MIN_MARGIN
 from turnstile.vision.pipeline import FacePipeline
 
 log = logging.getLogger(__name__)
@@ -47,6 +52,12 @@ class IdentifyReport:
     threshold_at_fpir_1e_3: float
     no_face: int
     model_id: str = ""
+    min_margin: float = 0.0
+    """The door's runner-up margin used by the ``door_*`` figures."""
+    door_fnir_at_fpir_1e_2: float = float("nan")
+    door_fnir_at_fpir_1e_3: float = float("nan")
+    door_threshold_at_fpir_1e_2: float = float("nan")
+    door_threshold_at_fpir_1e_3: float = float("nan")
     plots: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
@@ -66,6 +77,11 @@ class IdentifyReport:
             f"  (threshold {self.threshold_at_fpir_1e_2:.4f})",
             f"  FNIR at FPIR 1e-3  {self.fnir_at_fpir_1e_3 * 100:.2f} %"
             f"  (threshold {self.threshold_at_fpir_1e_3:.4f})",
+            f"  as the door decides (the runner-up at least {self.min_margin:.3f} behind):",
+            f"  FNIR at FPIR 1e-2  {self.door_fnir_at_fpir_1e_2 * 100:.2f} %"
+            f"  (threshold {self.door_threshold_at_fpir_1e_2:.4f})",
+            f"  FNIR at FPIR 1e-3  {self.door_fnir_at_fpir_1e_3 * 100:.2f} %"
+            f"  (threshold {self.door_threshold_at_fpir_1e_3:.4f})",
             f"  images with no detected face: {self.no_face} (scored on the centre crop)",
             *(f"  plot: {p}" for p in self.plots),
         ])
@@ -94,38 +110,71 @@ def split_folder(data_dir: Path) -> OpenSetSplit:
 
 @dataclass
 class OpenSetScores:
-    """Per probe: the best gallery score and whether that best match is the right person."""
+    """Per probe: the best gallery score, whether that best match is the right person, and
+    how far the runner-up (best other person) is behind (inf with one person enrolled)."""
 
     mated_best: npt.NDArray[np.float64]
     mated_correct: npt.NDArray[np.bool_]
     non_mated_best: npt.NDArray[np.float64]
+    mated_margin: npt.NDArray[np.float64] | None = None
+    non_mated_margin: npt.NDArray[np.float64] | None = None
 
 
 def open_set_scores(gallery: npt.NDArray[np.float32], gallery_ids: list[str],
                     mated: npt.NDArray[np.float32], mated_ids: list[str],
                     non_mated: npt.NDArray[np.float32]) -> OpenSetScores:
-    """Score every probe against the whole gallery (one matrix product)."""
+    """Score every probe against the whole gallery (one matrix product; one template per
+    identity, so the runner-up is the second best score)."""
     ids = np.array(gallery_ids)
-    mated_scores = mated @ gallery.T
-    best = mated_scores.argmax(1)
+
+    def best_two(probes: npt.NDArray[np.float32]
+                 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64],
+                            npt.NDArray[np.intp]]:
+        scores = (probes @ gallery.T).astype(np.float64)
+        best = scores.argmax(1)
+        top = scores[np.arange(len(probes)), best]
+        if scores.shape[1] < 2:
+            return top, np.full(len(probes), np.inf), best
+        second = np.partition(scores, -2, axis=1)[:, -2]
+        return top, top - second, best
+
+    mated_top, mated_margin, best = best_two(mated)
+    if len(non_mated):
+        stranger_top, stranger_margin, _ = best_two(non_mated)
+    else:
+        stranger_top, stranger_margin = np.zeros(0), np.zeros(0)
     return OpenSetScores(
-        mated_best=mated_scores.max(1).astype(np.float64),
+        mated_best=mated_top,
         mated_correct=ids[best] == np.array(mated_ids),
-        non_mated_best=(non_mated @ gallery.T).max(1).astype(np.float64) if len(non_mated)
-        else np.zeros(0),
+        non_mated_best=stranger_top,
+        mated_margin=mated_margin,
+        non_mated_margin=stranger_margin,
     )
 
 
-def fnir_at_fpir(scores: OpenSetScores, fpir: float) -> tuple[float, float]:
+def fnir_at_fpir(scores: OpenSetScores, fpir: float, min_margin: float | None = None
+                 ) -> tuple[float, float]:
     """FNIR at the threshold where the share of strangers matched is at most ``fpir``.
+
+    Args:
+        min_margin: when given, a probe is matched only if also the runner-up is at least
+            this far behind (the door's rule); None: the best score alone decides.
 
     Returns:
         ``(fnir, threshold)``; a probe is matched when its best score is > threshold.
     """
-    strangers = np.sort(scores.non_mated_best)[::-1]
-    allowed = int(np.floor(fpir * len(strangers)))
+    matchable = np.ones(len(scores.non_mated_best), bool)
+    mated_ok = np.ones(len(scores.mated_best), bool)
+    if min_margin is not None:
+        if scores.mated_margin is None or scores.non_mated_margin is None:
+            raise ValueError("these scores carry no runner-up margins")
+        matchable = scores.non_mated_margin >= min_margin
+        mated_ok = scores.mated_margin >= min_margin
+    # every stranger counts in the rate; only those the margin lets through can be matched
+    strangers = np.sort(scores.non_mated_best[matchable])[::-1]
+    allowed = int(np.floor(fpir * len(scores.non_mated_best)))
     threshold = float(strangers[allowed]) if allowed < len(strangers) else -1.0
-    hit = scores.mated_correct & (scores.mated_best > threshold)
+    hit = scores.mated_correct & mated_ok & (scores.mated_best > threshold)
     return float(1.0 - hit.mean()), threshold
 
 
@@ -151,12 +200,16 @@ def evaluate_identify(pipeline: FacePipeline, data_dir: Path, plot_dir: Path | N
                              embeddings[g:g + m], [i for i, _ in split.mated], embeddings[g + m:])
     fnir2, t2 = fnir_at_fpir(scores, 1e-2)
     fnir3, t3 = fnir_at_fpir(scores, 1e-3)
+    door2, dt2 = fnir_at_fpir(scores, 1e-2, MIN_MARGIN)
+    door3, dt3 = fnir_at_fpir(scores, 1e-3, MIN_MARGIN)
     report = IdentifyReport(
         gallery_size=g, mated_probes=m, non_mated_probes=len(split.non_mated),
         rank1=float(scores.mated_correct.mean()),
         fnir_at_fpir_1e_2=fnir2, fnir_at_fpir_1e_3=fnir3,
         threshold_at_fpir_1e_2=t2, threshold_at_fpir_1e_3=t3,
         no_face=int(no_face.sum()), model_id=pipeline.model_id,
+        min_margin=MIN_MARGIN, door_fnir_at_fpir_1e_2=door2, door_fnir_at_fpir_1e_3=door3,
+        door_threshold_at_fpir_1e_2=dt2, door_threshold_at_fpir_1e_3=dt3,
     )
     if plot_dir is not None:
         from turnstile.evaluation.plots import plot_det
