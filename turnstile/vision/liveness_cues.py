@@ -324,20 +324,26 @@ class MotionCue:
     def update(self, frame: Frame, box: tuple[float, float, float, float], points: Points,
                t: float) -> MotionSample | None:
         scale = MOTION_WIDTH_PX / frame.shape[1]
-        small = cv2.resize(frame, (MOTION_WIDTH_PX, max(1, round(frame.shape[0] * scale))),
-                           interpolation=cv2.INTER_LINEAR)
-        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         rigid = (points[_RIGID] * scale).astype(np.float32)
         sbox = tuple(float(v) * scale for v in box)
         sample = None
         while self._refs and t - self._refs[0].t > MOTION_LAG_S * 1.5:
             self._refs.popleft()
-        if self._refs and t - self._refs[0].t >= MOTION_LAG_S:
-            sample = self._compare(self._refs.popleft(), gray, rigid, sbox)
+        compare = bool(self._refs) and t - self._refs[0].t >= MOTION_LAG_S
         # A reference is taken every third frame and its corners and edges are found on the
         # next frame, so that work and the comparison (due a whole number of thirds later)
         # fall on different frames: no frame pays for both.
-        if self._count % 3 == 0:
+        take = self._count % 3 == 0
+        gray = None
+        if compare or take:  # (the other frames need no image of their own)
+            small = cv2.resize(frame, (MOTION_WIDTH_PX, max(1, round(frame.shape[0] * scale))),
+                               interpolation=cv2.INTER_LINEAR)
+            gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        if compare:
+            assert gray is not None
+            sample = self._compare(self._refs.popleft(), gray, rigid, sbox)
+        if take:
+            assert gray is not None
             self._new_ref = (t, gray, rigid, sbox)
         elif self._new_ref is not None:
             ref_t, ref_gray, ref_rigid, ref_box = self._new_ref
