@@ -10,9 +10,9 @@ attacker swapping photos must not inherit a live person's blink).
 The check's work on a frame (the face mesh and the cues) runs on a thread of its own while the
 station embeds and matches the same face (:meth:`DoorLiveness.prepare`, then
 :meth:`DoorLiveness.check`): on two cores the two overlap instead of adding up. It feeds a fork
-of the attempt, adopted once the frame's identity is known, so the evidence is exactly what it
-would be done in turn: frames of a face recognised as nobody never count, and a face
-recognised as someone else starts a new attempt.
+of the attempt, adopted once the frame's identity is known, so the evidence is exactly what
+checking each frame in turn would gather: frames of a face recognised as nobody never count,
+and a face recognised as someone else starts a new attempt.
 
 After :attr:`DoorLiveness.max_attempts` spoofs in a row for one identity, that identity is
 refused at this door for the lockout period (the attacker is holding up that employee's
