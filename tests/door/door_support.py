@@ -247,8 +247,9 @@ class StationRig:
                                    door=self.commander, events=self.events, snapshot=snapshot,
                                    liveness=liveness)
 
-    def play(self, path, fps: float = FPS):
-        """Every frame of the video through the station: (reports, decisions)."""
+    def play(self, path, fps: float = FPS, start_s: float = 0.0):
+        """Every frame of the video through the station: (reports, decisions); the policy's
+        clock starts at ``start_s`` (to play a second video after a first)."""
         from turnstile.capture import CameraLost
         from turnstile.capture.opencv_source import OpenCVCamera
 
@@ -261,7 +262,7 @@ class StationRig:
             except CameraLost:
                 break
             report, decision = self.station.process(frame, len(reports) + 1,
-                                                    now=frame.index / fps)
+                                                    now=start_s + frame.index / fps)
             reports.append(report)
             if decision is not None:
                 decisions.append(decision)

@@ -146,3 +146,32 @@ def test_the_largest_face_decides(ctx, pipeline, people, tmp_path, recording_doo
         # Obama is in view, but behind a stranger: the stranger decides.
         assert [d.verdict for d in decisions] == ["unknown"]
         assert recording_door.count("open") == 0
+
+
+def test_settings_saved_mid_passage_keep_cooldowns_and_passage_numbers(ctx, pipeline, people,
+                                                                      tmp_path, recording_door):
+    """An admin saving the settings replaces the door's decision rules: the person just let
+    in must not be let in (and logged) again within the cooldown, and the next person's
+    passage must still open the door (the door opens once per passage number)."""
+    from door_support import FPS
+
+    from turnstile.matching.door_policy import DoorPolicy
+
+    obama = enroll(ctx, people / "Barack_Obama" / "obama.jpg", "E1", "Barack Obama")
+    biden = enroll(ctx, people / "Joe_Biden" / "biden.jpg", "E2", "Joe Biden")
+    first = empty_frames(10) + passage_frames(Portrait(people / "Barack_Obama" / "obama2.jpg"),
+                                              60, seed=1)
+    then = (passage_frames(Portrait(people / "Barack_Obama" / "obama2.jpg"), 45, seed=2)
+            + empty_frames(30)
+            + passage_frames(Portrait(people / "Joe_Biden" / "biden.jpg"), 60, seed=3))
+    rig = StationRig(ctx, pipeline, recording_door, cooldown_s=10.0)
+    _, before = rig.play(write_video(tmp_path / "first.avi", first))
+    rig.station.reconfigure(DoorPolicy(3, cooldown_s=10.0), None, False)  # settings saved
+    _, after = rig.play(write_video(tmp_path / "then.avi", then), start_s=len(first) / FPS)
+    rig.finish()
+
+    decisions = before + after
+    assert [(d.verdict, d.employee_id) for d in decisions] == [("granted", obama),
+                                                               ("granted", biden)]
+    assert decisions[1].passage > decisions[0].passage
+    assert recording_door.count("open") == 2

@@ -211,7 +211,10 @@ class DoorStation:
     def reconfigure(self, policy: DoorPolicy, liveness: DoorLiveness | None,
                     one_to_one: bool) -> None:
         """Apply new door settings between two frames (the passage in progress, a pending
-        claim and the liveness evidence are dropped: they were judged by the old rules)."""
+        claim and the liveness evidence are dropped: they were judged by the old rules; the
+        cooldowns and passage numbers carry over)."""
+        if policy is not self.policy:
+            policy.continue_from(self.policy)
         self.policy = policy
         if self.liveness is not None and self.liveness is not liveness:
             self.liveness.close()

@@ -392,6 +392,14 @@ class DoorPolicy:
         a camera hiccup must not let the same passage open the door twice."""
         self._track = None
 
+    def continue_from(self, previous: DoorPolicy) -> None:
+        """Take over the cooldowns and the passage numbering of the policy this one replaces
+        (new settings): whoever was just let in is not let in again within the cooldown,
+        and passage numbers keep growing (the door opens at most once per number)."""
+        self._next_id = max(self._next_id, previous._next_id)
+        self._memory = _Memory(dict(previous._memory.last_by_person),
+                               previous._memory.last_unknown)
+
     def update(self, now: float, faces: Sequence[FaceObservation]) -> PolicyStep:
         """Take one frame into account.
 
