@@ -5,6 +5,7 @@ raise an alert, and a live person (a real selfie video that blinks) is let in.""
 from __future__ import annotations
 
 import threading
+from datetime import UTC
 
 import cv2
 import pytest
@@ -183,3 +184,71 @@ def test_frames_ahead_count_only_for_the_identity_they_are_recognised_as(pipelin
     assert seen_ahead == seen_in_turn
     # counted, that blink would have let 7 in from frame 50 on
     assert [c.state for c in seen_ahead] == ["pending"] * 50
+
+
+def test_a_restarted_station_keeps_the_lockout_from_the_access_log(ctx, pipeline, shared_data,
+                                                                   tmp_path):
+    """Two spoofs presenting an employee were logged a minute ago (lockout after 2, for 10
+    min); the station is restarted: the employee's photo is refused at once as locked out,
+    without waiting for the liveness check."""
+    from datetime import timedelta
+
+    from turnstile.storage import repositories as repo
+    from turnstile.storage.models import utcnow
+
+    people = shared_data / "people"
+    obama = enroll(ctx, people / "Barack_Obama" / "obama.jpg", "E1", "Barack Obama")
+    with ctx.db.session() as s:
+        door = repo.get_or_create_door(s, "Main entrance")  # the rig's door
+        for minutes in (3, 1):
+            repo.add_event(s, door_id=door.id, decision="spoof", employee_id=obama,
+                           at=utcnow() - timedelta(minutes=minutes), reason="a photo")
+    rig = rig_for(ctx, pipeline, attempts=2, lockout_min=10.0)
+    _, decisions = rig.play(write_video(
+        tmp_path / "photo.avi",
+        passage_frames(Portrait(people / "Barack_Obama" / "obama2.jpg"), 40, seed=5)))
+    rig.finish()
+    assert [(d.verdict, d.employee_id) for d in decisions] == [("denied", obama)]
+    assert "locked out" in decisions[0].reason and "9 min left" in decisions[0].reason
+
+
+def test_lockouts_rebuilt_from_the_log_follow_the_counting_rule():
+    from datetime import datetime, timedelta
+
+    from turnstile.door.liveness_gate import DoorLiveness
+
+    now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+    def ago(minutes):
+        return now - timedelta(minutes=minutes)
+
+    history = [
+        (ago(30), 1, "spoof"), (ago(29), 1, "spoof"),  # locked 29 min ago: over by now
+        (ago(9), 2, "spoof"), (ago(8), 2, "granted"), (ago(7), 2, "spoof"),  # one in a row
+        (ago(6), 3, "spoof"), (ago(4), 3, "spoof"),  # locked 4 min ago: 6 min left
+        (ago(2), None, "spoof"),  # nobody presented: not counted
+    ]
+    gate = DoorLiveness("passive", max_attempts=2, lockout_s=600.0)
+    assert gate.restore_from_log(history, now, 1000.0) == 1
+    assert gate.refusal(1, 1000.0) is None
+    assert gate.refusal(2, 1000.0) is None and gate.lockout.failures(2) == 1
+    assert gate.lockout.remaining_s(3, 1000.0) == pytest.approx(360.0)
+    assert gate.spoofed(2, 1001.0)  # the second in a row locks
+
+
+def test_new_settings_do_not_lift_a_lockout(pipeline):
+    import time
+
+    from turnstile.door.liveness_gate import DoorLiveness
+    from turnstile.door.station import DoorStation
+    from turnstile.matching.door_policy import DoorPolicy
+
+    before = DoorLiveness("passive", max_attempts=2, lockout_s=600.0)
+    before.lockout.restore(7, 0, 300.0, time.monotonic())  # locked, 5 min left
+    before.lockout.restore(8, 1, 0.0, time.monotonic())  # one spoof in a row
+    station = DoorStation(pipeline, DoorPolicy(3), liveness=before)
+    after = DoorLiveness("challenge", max_attempts=2, lockout_s=600.0)
+    station.reconfigure(DoorPolicy(3), after, False)  # an admin saved the settings
+    assert station.liveness is after
+    assert "locked out" in (after.refusal(7, time.monotonic()) or "")
+    assert after.lockout.failures(8) == 1

@@ -16,8 +16,9 @@ and a face recognised as someone else starts a new attempt.
 
 After :attr:`DoorLiveness.max_attempts` spoofs in a row for one identity, that identity is
 refused at this door for the lockout period (the attacker is holding up that employee's
-picture); the station logs the lockout as an alert. The counts live in memory: a restarted
-station starts again from zero, which the access log's ``spoof`` events make visible.
+picture); the station logs the lockout as an alert. The counts live in memory and are
+rebuilt from the door's access log (its ``spoof`` and ``granted`` events of the last day) when
+a station starts, and carried over when the settings change: neither lifts a lockout.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from __future__ import annotations
 import logging
 import math
 import random
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -175,6 +178,35 @@ class DoorLiveness:
         self._settle()
         self.tracker.reset()
         self._identity = None
+
+    def take_over(self, previous: DoorLiveness, now: float) -> None:
+        """Keep the spoof counts and lockouts of the check this one replaces (new settings
+        must not lift a lockout)."""
+        for employee_id, (failures, left_s) in previous.lockout.state(now).items():
+            self.lockout.restore(employee_id, failures, left_s, now)
+
+    def restore_from_log(self, history: Sequence[tuple[datetime, int | None, str]],
+                         now_wall: datetime, now: float) -> int:
+        """Rebuild the spoof counts and lockouts from this door's logged ``spoof`` and
+        ``granted`` events (oldest first), so that restarting the station does not lift a
+        lockout. Returns the number of identities locked out now."""
+        replay = SpoofLockout(self.lockout.max_attempts, self.lockout.lockout_s)
+        for at, employee_id, decision in history:
+            if employee_id is None:
+                continue
+            t = (at - now_wall).total_seconds()  # seconds, 0 = now
+            if decision == "spoof":
+                replay.record_spoof(employee_id, t)
+            elif decision == "granted":
+                replay.record_success(employee_id)
+        locked = 0
+        for employee_id, (failures, left_s) in replay.state(0.0).items():
+            self.lockout.restore(employee_id, failures, left_s, now)
+            locked += left_s > 0
+        if locked:
+            log.warning("%d identities still locked out for spoofs at this door (from the "
+                        "access log)", locked)
+        return locked
 
     def refusal(self, employee_id: int, now: float) -> str | None:
         """Why this identity may not pass at this door now (None when it may)."""

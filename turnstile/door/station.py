@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from turnstile.capture.base import CapturedFrame
 from turnstile.door.commander import DoorCommander
@@ -44,6 +44,9 @@ STARTING_SCAN_AGAIN = "the door is still loading the staff list: please try agai
 
 CLAIM_TIMEOUT_S = 15.0
 """1:1 mode: a badge scan or a typed number waits this long for the face to be checked."""
+
+LOCKOUT_HISTORY_S = 24 * 3600.0
+"""How far back the access log is read to restore spoof counts and lockouts at start."""
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,10 @@ class DoorStation:
         self.liveness = liveness if liveness is not None and liveness.enabled else None
         self.model_id = pipeline.model_id
         self.source_generation = 0
+        self._last_t: float | None = None  # the clock of the last frame processed
+        self._lockout_log: list[tuple[datetime, int | None, str]] | None = None
+        if self.liveness is not None:
+            self._read_lockout_log()
 
     def set_snapshot(self, snapshot: GallerySnapshot) -> None:
         """Swap in a newly loaded gallery snapshot (between two frames)."""
@@ -216,9 +223,16 @@ class DoorStation:
         if policy is not self.policy:
             policy.continue_from(self.policy)
         self.policy = policy
+        if liveness is not None and not liveness.enabled:
+            liveness = None
         if self.liveness is not None and self.liveness is not liveness:
+            if liveness is not None:  # new settings do not lift a lockout
+                now = self._last_t if self._last_t is not None else time.monotonic()
+                liveness.take_over(self.liveness, now)
             self.liveness.close()
-        self.liveness = liveness if liveness is not None and liveness.enabled else None
+        elif self.liveness is None and liveness is not None:
+            self._read_lockout_log()
+        self.liveness = liveness
         self.one_to_one = one_to_one
         self._claim = None
 
@@ -285,6 +299,10 @@ class DoorStation:
         advice: tuple[str, ...] = ()
         live: LivenessCheck | None = None
         t = frame.t_capture if now is None else now
+        self._last_t = t
+        if self._lockout_log is not None and self.liveness is not None:
+            self.liveness.restore_from_log(self._lockout_log, utcnow(), t)
+            self._lockout_log = None
         if self._claim is not None and t > self._claim.expires_at:
             self._claim = None
         if primary_index is not None and self.one_to_one and self._claim is None:
@@ -356,6 +374,18 @@ class DoorStation:
                                t_decided=time.monotonic())
 
     # -- internals ---------------------------------------------------------------------------
+    def _read_lockout_log(self) -> None:
+        """This door's spoof and grant events of the last day, to rebuild the spoof counts
+        and lockouts from on the next frame (on the frames' clock): a restarted station, or
+        liveness switched back on, must not lift a lockout."""
+        if self.events is None:
+            return
+        try:
+            self._lockout_log = self.events.history(
+                ("spoof", "granted"), utcnow() - timedelta(seconds=LOCKOUT_HISTORY_S))
+        except Exception:  # noqa: BLE001 - the door runs; the lockouts start from zero
+            log.exception("could not read the access log to restore spoof lockouts")
+
     def _liveness(self, image: Frame, face: Face, recognition: Recognition | None, t: float
                   ) -> tuple[Recognition | None, LivenessCheck | None]:
         """Check the deciding face's liveness; refuse an identity locked out for spoofs."""

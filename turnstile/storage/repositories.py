@@ -684,6 +684,11 @@ def get_or_create_door(session: Session, name: str) -> Door:
     return door
 
 
+def find_door(session: Session, name: str) -> Door | None:
+    """The door with this name, or None (nothing is created)."""
+    return session.scalar(select(Door).where(Door.name == name.strip()))
+
+
 def list_doors(session: Session) -> list[Door]:
     """Return all doors ordered by name."""
     return list(session.scalars(select(Door).order_by(Door.name)))

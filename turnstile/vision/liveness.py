@@ -576,6 +576,20 @@ class SpoofLockout:
         record = self._records.get(employee_id)
         return record.failures if record is not None else 0
 
+    def restore(self, employee_id: int, failures: int, locked_for_s: float, now: float) -> None:
+        """Set this identity's count and lockout (rebuilt from the access log at start, or
+        carried over from the lockout this one replaces)."""
+        record = _Record(max(0, failures), now + locked_for_s if locked_for_s > 0 else None)
+        if record.failures or record.locked_until is not None:
+            self._records[employee_id] = record
+        else:
+            self._records.pop(employee_id, None)
+
+    def state(self, now: float) -> dict[int, tuple[int, float]]:
+        """Every identity with failures or a lockout: ``(failures, seconds locked left)``."""
+        return {eid: (record.failures, self.remaining_s(eid, now))
+                for eid, record in list(self._records.items())}
+
     def unlock(self, employee_id: int) -> None:
         """Lift a lock early (an administrator checked the person)."""
         self._records.pop(employee_id, None)
