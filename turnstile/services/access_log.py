@@ -213,16 +213,16 @@ class EventWriter:
     def history(self, decisions: Sequence[str], since: datetime, limit: int = 10_000
                 ) -> list[tuple[datetime, int | None, str]]:
         """``(time, employee id, decision)`` of this door's logged events with one of these
-        decisions since ``since``, oldest first (read on the caller's thread; events still
-        queued here are not included)."""
+        decisions since ``since``, oldest first: the newest ``limit`` of them (read on the
+        caller's thread; events still queued here are not included)."""
         with self._db().session() as s:
             door = repo.find_door(s, self.door_name)
             if door is None:
                 return []
             flt = repo.EventFilter(start=since, decisions=tuple(decisions),  # type: ignore[arg-type]
                                    door_id=door.id)
-            return [(e.at, e.employee_id, e.decision)
-                    for e in repo.query_events(s, flt, limit=limit, newest_first=False)]
+            newest = repo.query_events(s, flt, limit=limit, newest_first=True)
+            return [(e.at, e.employee_id, e.decision) for e in reversed(newest)]
 
     # -- the writer thread -------------------------------------------------------------------
     def _db(self) -> Database:
