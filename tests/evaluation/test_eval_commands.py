@@ -55,6 +55,10 @@ def test_eval_identify_on_a_small_open_set(lfw, tmp_path, capsys):
     assert 0 <= report["fnir_at_fpir_1e-2"] <= report["fnir_at_fpir_1e-3"] <= 1
     assert 0 <= report["door_fnir_at_fpir_1e-2"] <= report["door_fnir_at_fpir_1e-3"] <= 1
     assert report["min_margin"] > 0
+    # The runner-up margin the door applies is worth it on this subset (measured: 10.4 % and
+    # 11.2 % against 16.8 % on the best score alone); fail if that gain is lost.
+    assert report["door_fnir_at_fpir_1e-2"] <= 0.12
+    assert report["door_fnir_at_fpir_1e-3"] < report["fnir_at_fpir_1e-3"]
     assert (tmp_path / "identify_det.png").read_bytes().startswith(b"\x89PNG")
 
 
