@@ -145,6 +145,43 @@ def test_events_left_at_exit_are_spooled_and_written_at_the_next_start(db, tmp_p
     assert not spool.exists()
 
 
+def test_spooled_snapshots_are_sealed_and_their_key_forgotten_once_written(db, tmp_path,
+                                                                           frame):
+    """The spool file never holds a face picture in the clear: it is sealed with a key of
+    its own, opened at the next start, and that key is deleted once the event is stored."""
+    import json
+
+    from turnstile.storage import crypto
+
+    spool = tmp_path / "spool.jsonl"
+    down = FlakyDatabase(db, failures=10**6)
+    writer = EventWriter(lambda: down, "Main entrance", "all", spool_path=spool,
+                         retry_delays_s=(0.01,))
+    writer.start()
+    writer.submit(EventRecord("denied", when(), employee_id=None, reason="suspended"), frame)
+    writer.close(timeout_s=0.2)
+    text = spool.read_text()
+    line = json.loads(text)
+    assert line["snapshot"] is None and line["snapshot_sealed"] and line["key_id"]
+    assert "/9j/" not in text  # no JPEG (base64 of its FF D8 FF start) in the clear
+    assert crypto.keys().has(line["key_id"])
+
+    tampered = tmp_path / "other.jsonl"  # the sealed picture only opens on its own event
+    tampered.write_text(text.replace('"decision": "denied"', '"decision": "granted"'))
+    other = EventWriter(db, "Main entrance", "all", spool_path=tampered)
+    assert other._load_spool()[0].snapshot is None
+
+    again = EventWriter(db, "Main entrance", "all", spool_path=spool)
+    again.start()
+    assert again.flush(10)
+    again.close()
+    written = events(db)
+    assert [(d, r) for d, _, r, _ in written] == [("denied", "suspended")]
+    assert written[0][3] is not None  # the picture was opened and stored (encrypted)
+    assert not spool.exists()
+    assert not crypto.keys().has(line["key_id"])
+
+
 def test_unreadable_spool_lines_are_set_aside_not_lost(db, tmp_path):
     spool = tmp_path / "spool.jsonl"
     good = ('{"decision": "error", "at": "2026-03-02T08:30:00+00:00", "employee_id": null, '

@@ -10,7 +10,8 @@ An event is never lost silently:
 * a busy or unreachable database is retried, waiting longer each time (the events wait in
   memory, in order; the error is reported once per outage through ``on_error``);
 * events still unwritten when the station stops are saved to a spool file in the data folder
-  (JSON lines, snapshots included) and written first at the next start;
+  (JSON lines, owner-only; snapshots sealed with a key of their own, kept where the data
+  keys are and deleted once they are written) and written first at the next start;
 * an event the database refuses outright (which would be a bug) is logged as an error;
 * when the data key is missing, the event is written without its snapshot (a snapshot is
   only ever stored encrypted).
@@ -38,6 +39,7 @@ import cv2
 import numpy as np
 
 from turnstile.config import SNAPSHOT_POLICIES, data_dir
+from turnstile.storage import crypto
 from turnstile.storage import repositories as repo
 from turnstile.storage.crypto import ProtectionError
 from turnstile.storage.db import Database
@@ -151,6 +153,7 @@ class EventWriter:
         self._door_id: int | None = None
         self._busy = False
         self._spooled_loaded = 0
+        self._spool_keys: set[str] = set()  # keys of the loaded spool's sealed snapshots
         self.written = 0
         """Events written since start."""
         self.failed_attempts = 0
@@ -337,6 +340,7 @@ class EventWriter:
     def _save_spool(self, items: list[_Item]) -> None:
         if not items:
             return
+        key_id = self._spool_key(items)
         lines = []
         for item in items:
             snapshot = item.snapshot
@@ -345,12 +349,19 @@ class EventWriter:
             data = asdict(item.record)
             data["at"] = item.record.at.isoformat()
             data["door"] = self.door_name
-            data["snapshot"] = base64.b64encode(snapshot).decode("ascii") if snapshot else None
+            data["snapshot"] = None
+            if snapshot and key_id is not None:
+                sealed = crypto.keys().seal(key_id, snapshot, _spool_aad(data))
+                data["snapshot_sealed"] = base64.b64encode(sealed).decode("ascii")
+                data["key_id"] = key_id
+            elif snapshot:
+                data["snapshot"] = base64.b64encode(snapshot).decode("ascii")
             lines.append(json.dumps(data))
         try:
             self.spool_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.spool_path.with_suffix(".tmp")
-            # Owner-only: until the next start it holds snapshots not yet encrypted.
+            # Owner-only (the snapshots are sealed with a key of their own, kept where the
+            # data keys are; plain only when no key could be made there).
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with open(fd, "w", encoding="utf-8") as f:
                 f.write("\n".join(lines) + "\n")
@@ -363,6 +374,19 @@ class EventWriter:
             return
         log.warning("%d access event(s) not yet in the database were saved to %s and will "
                     "be written at the next start", len(items), self.spool_path)
+
+    @staticmethod
+    def _spool_key(items: list[_Item]) -> str | None:
+        """A new data key for the spool's snapshots (forgotten once they are written at the
+        next start); None when there is nothing to seal or the key backend refuses."""
+        if not any(item.snapshot is not None or item.frame is not None for item in items):
+            return None
+        try:
+            return crypto.keys().new_key()
+        except Exception as exc:  # noqa: BLE001 - saving the events comes first
+            log.error("no key for the spool file's snapshots (%s): they are saved unsealed, "
+                      "owner-only", type(exc).__name__)
+            return None
 
     def _load_spool(self) -> list[_Item]:
         try:
@@ -378,13 +402,18 @@ class EventWriter:
                 continue
             try:
                 data = json.loads(line)
+                sealed, key_id = data.pop("snapshot_sealed", None), data.pop("key_id", None)
+                aad = _spool_aad(data)
                 snapshot = data.pop("snapshot", None)
                 data.pop("door", None)
                 record = EventRecord(**{**data, "at": datetime.fromisoformat(data["at"])})
                 if record.at.tzinfo is None:
                     raise ValueError("time without time zone")
-                items.append(_Item(record, snapshot=base64.b64decode(snapshot)
-                                   if snapshot else None))
+                picture = base64.b64decode(snapshot) if snapshot else None
+                if sealed and key_id:
+                    picture = self._unseal_spooled(key_id, base64.b64decode(sealed), aad)
+                    self._spool_keys.add(key_id)
+                items.append(_Item(record, snapshot=picture))
             except (ValueError, TypeError, KeyError) as exc:
                 log.error("line %d of %s is not a saved access event (%s)", number,
                           self.spool_path, exc)
@@ -406,12 +435,35 @@ class EventWriter:
                      len(items))
         return items
 
+    @staticmethod
+    def _unseal_spooled(key_id: str, blob: bytes, aad: bytes) -> bytes | None:
+        try:
+            return crypto.keys().unseal(key_id, blob, aad, "a saved access event's snapshot")
+        except ProtectionError as exc:  # the event is kept, its picture cannot be
+            log.error("the snapshot of a saved access event cannot be opened (%s): the event "
+                      "is written without it", type(exc).__name__)
+            return None
+
     def _remove_spool(self) -> None:
         self._spooled_loaded = 0
         try:
             self.spool_path.unlink(missing_ok=True)
         except OSError as exc:
             log.error("the written spool file %s cannot be removed (%s)", self.spool_path, exc)
+            return
+        for key_id in self._spool_keys:  # the pictures are in the database now
+            try:
+                crypto.keys().forget(key_id)
+            except Exception as exc:  # noqa: BLE001 - an unused key left behind is harmless
+                log.warning("the spool file's key could not be deleted (%s)",
+                            type(exc).__name__)
+        self._spool_keys.clear()
+
+
+def _spool_aad(data: dict[str, object]) -> bytes:
+    """Associated data of a spooled snapshot: it only opens on its own line's event."""
+    return (f"turnstile:spool.snapshot:{data.get('door')}:{data.get('at')}:"
+            f"{data.get('decision')}:{data.get('employee_id')}").encode()
 
 
 def error_record(reason: str, at: datetime | None = None, model_id: str | None = None
