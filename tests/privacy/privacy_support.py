@@ -27,6 +27,11 @@ def raw_bytes(db_path: Path) -> bytes:
     return data
 
 
+CONFIRM_MODEL = "sface_2021dec@test/mesh5"
+CONFIRM_SEED = 1000
+"""The confirming embedding of the person added with ``seed`` is ``unit(seed + 1000)``."""
+
+
 def add_person(db: Database, number: str, name: str, *, seed: int, crop: bytes | None,
                door: str = "Main entrance", events: int = 0, snapshot: bytes | None = None
                ) -> int:
@@ -34,7 +39,9 @@ def add_person(db: Database, number: str, name: str, *, seed: int, crop: bytes |
     with db.session() as s:
         employee = repo.create_employee(s, employee_number=number, name=name)
         repo.add_template(s, employee.id, embedding=unit(seed), model_id=MODEL,
-                          source="photo", face_crop=crop)
+                          source="photo", face_crop=crop,
+                          confirm_embedding=unit(seed + CONFIRM_SEED),
+                          confirm_model_id=CONFIRM_MODEL)
         door_id = repo.get_or_create_door(s, door).id
         for _ in range(events):
             repo.add_event(s, door_id=door_id, decision="granted", employee_id=employee.id,

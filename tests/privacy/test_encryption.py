@@ -12,7 +12,15 @@ import keyring
 import numpy as np
 import pytest
 from keyring.backend import KeyringBackend as BaseKeyring
-from privacy_support import MODEL, add_person, key_files, raw_bytes, unit
+from privacy_support import (
+    CONFIRM_MODEL,
+    CONFIRM_SEED,
+    MODEL,
+    add_person,
+    key_files,
+    raw_bytes,
+    unit,
+)
 
 from turnstile.services import log_chain
 from turnstile.services.privacy import protect_legacy_data
@@ -36,8 +44,9 @@ def test_a_stolen_database_file_holds_no_face_and_no_template(
     # Before and after a checkpoint: neither the WAL nor the main file has them.
     for _ in range(2):
         stolen = raw_bytes(db_path)
-        assert unit(7).tobytes() not in stolen
-        assert unit(7).tobytes()[:64] not in stolen
+        for vector in (unit(7), unit(7 + CONFIRM_SEED)):  # both models' embeddings
+            assert vector.tobytes() not in stolen
+            assert vector.tobytes()[:64] not in stolen
         assert face_jpeg[:64] not in stolen and face_jpeg[-64:] not in stolen
         assert snapshot_jpeg[:64] not in stolen and snapshot_jpeg[-64:] not in stolen
         assert JPEG_MAGIC not in stolen
@@ -52,6 +61,8 @@ def test_a_stolen_database_file_holds_no_face_and_no_template(
         np.testing.assert_array_equal(repo.embedding_from_bytes(template.embedding), unit(7))
         rows = repo.load_gallery_rows(s, MODEL)
         np.testing.assert_array_equal(repo.gallery_arrays(rows)[2][0], unit(7))
+        rows = repo.load_confirm_rows(s, CONFIRM_MODEL)
+        np.testing.assert_array_equal(repo.gallery_arrays(rows)[2][0], unit(7 + CONFIRM_SEED))
         events = repo.query_events(s)
         assert [repo.get_event_snapshot(s, e.id) for e in events] == [snapshot_jpeg] * 2
 
@@ -69,6 +80,13 @@ def test_a_template_copied_onto_another_person_does_not_decrypt(
     connection.close()
     with db.session() as s, pytest.raises(crypto.DataIntegrityError, match="template 1"):
         repo.load_gallery_rows(s, MODEL)
+    connection = sqlite3.connect(db_path)
+    connection.execute("UPDATE face_templates SET confirm_embedding = (SELECT "
+                       "confirm_embedding FROM face_templates WHERE id = 2) WHERE id = 1")
+    connection.commit()
+    connection.close()
+    with db.session() as s, pytest.raises(crypto.DataIntegrityError, match="template 1"):
+        repo.load_confirm_rows(s, CONFIRM_MODEL)  # the confirming model's too
 
 
 def test_the_key_file_is_private_and_a_readable_one_is_refused(
@@ -137,6 +155,9 @@ def test_rotation_keeps_everything_readable_without_the_old_key(
             assert template.key_id == report.new_key_id and template.face_crop == face_jpeg
             rows = repo.load_gallery_rows(s, MODEL)
             np.testing.assert_array_equal(repo.gallery_arrays(rows)[2][0], unit(5))
+            rows = repo.load_confirm_rows(s, CONFIRM_MODEL)
+            np.testing.assert_array_equal(repo.gallery_arrays(rows)[2][0],
+                                          unit(5 + CONFIRM_SEED))
             assert [repo.get_event_snapshot(s, e.id) for e in repo.query_events(s)
                     if e.snapshot_key_id] == [snapshot_jpeg] * 3
         assert log_chain.verify(db).ok

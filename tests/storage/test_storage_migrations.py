@@ -33,7 +33,7 @@ from turnstile.storage.errors import (
 )
 from turnstile.storage.models import Base
 
-HEAD = "0003"
+HEAD = "0004"
 
 
 def _sha256(path: Path) -> str:

@@ -247,6 +247,7 @@ def export_data(db: Database, employee_id: int, folder: Path | str) -> ExportRep
             dim = dim or t.dim
             templates.append({
                 "template_id": t.id, "model_id": t.model_id, "dimensions": t.dim,
+                "confirm_model_id": t.confirm_model_id,
                 "source": t.source, "source_name": t.source_name, "quality": t.quality,
                 "created_at": _iso(t.created_at), "photo": name,
             })

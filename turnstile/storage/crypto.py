@@ -1,14 +1,14 @@
 """Encryption at rest of face templates, face crops and snapshots; the data key and its home.
 
-**What is encrypted.** ``face_templates.embedding``, ``face_templates.face_crop`` and
-``access_events.snapshot`` are stored as AES-256-GCM ciphertext: ``nonce (12 bytes) ||
-ciphertext || tag (16 bytes)``, with a fresh random nonce per value and the id of the data
-key in the row (``face_templates.key_id``, ``access_events.snapshot_key_id``). The associated
-data binds a value to its row (table, column, template id, employee id and model for a
-template; the event's chain hash for a snapshot), so a ciphertext copied onto another row,
-for instance one person's template onto another person, fails to decrypt
-(:class:`DataIntegrityError`) instead of letting someone in. A stolen database file alone
-therefore holds no face and no template.
+**What is encrypted.** ``face_templates.embedding``, ``face_templates.confirm_embedding``,
+``face_templates.face_crop`` and ``access_events.snapshot`` are stored as AES-256-GCM
+ciphertext: ``nonce (12 bytes) || ciphertext || tag (16 bytes)``, with a fresh random nonce
+per value and the id of the data key in the row (``face_templates.key_id``,
+``access_events.snapshot_key_id``). The associated data binds a value to its row (table,
+column, template id, employee id and model for a template; the event's chain hash for a
+snapshot), so a ciphertext copied onto another row, for instance one person's template onto
+another person, fails to decrypt (:class:`DataIntegrityError`) instead of letting someone
+in. A stolen database file alone therefore holds no face and no template.
 
 **Where the key lives.** Never in the database (it holds key ids only, table ``data_keys``).
 The 32-byte key is kept in the OS keyring through ``keyring`` (service ``turnstile``, user
@@ -485,15 +485,16 @@ def open_template_value(column: str, template_id: int, employee_id: int, model_i
     """Decrypt a stored template column (a row from before encryption is returned as is)."""
     if stored is None or key_id is None:
         return None if stored is None else bytes(stored)
-    what = "face template" if column == "embedding" else "face photo"
+    what = "face photo" if column == "face_crop" else "face template"
     return keys().unseal(key_id, stored, template_aad(column, template_id, employee_id,
                                                       model_id), what)
 
 
-def open_embeddings(rows: Sequence[Sequence[Any]], model_id: str
-                    ) -> list[tuple[int, int, bytes]]:
+def open_embeddings(rows: Sequence[Sequence[Any]], model_id: str,
+                    column: str = "embedding") -> list[tuple[int, int, bytes]]:
     """Decrypt gallery rows ``(template_id, employee_id, key_id, stored)`` of one model into
     ``(template_id, employee_id, embedding)`` (the door's hot path at start: ~100k rows).
+    ``column`` is ``"embedding"`` or ``"confirm_embedding"``.
 
     Raises:
         KeyMissingError: a key is not here.
@@ -501,7 +502,7 @@ def open_embeddings(rows: Sequence[Sequence[Any]], model_id: str
     """
     store = keys()
     ciphers: dict[str, AESGCM] = {}
-    prefix = "turnstile:face_templates.embedding:"
+    prefix = f"turnstile:face_templates.{column}:"
     suffix = f":{model_id}"
     out: list[tuple[int, int, bytes]] = []
     append = out.append
@@ -620,7 +621,8 @@ def _reseal_templates(session: Session, store: DataKeys, new_key: str,
     while True:
         stmt = (select(FaceTemplate.id, FaceTemplate.employee_id, FaceTemplate.model_id,
                        FaceTemplate.key_id, FaceTemplate.embedding_sealed,
-                       FaceTemplate.face_crop_sealed)
+                       FaceTemplate.face_crop_sealed, FaceTemplate.confirm_model_id,
+                       FaceTemplate.confirm_sealed)
                 .where(FaceTemplate.id > last).order_by(FaceTemplate.id)
                 .limit(ROTATE_CHUNK_ROWS))
         if only_plain:
@@ -628,13 +630,16 @@ def _reseal_templates(session: Session, store: DataKeys, new_key: str,
         rows = session.execute(stmt).all()
         if not rows:
             return done
-        for tid, eid, model, key_id, emb, crop in rows:
+        for tid, eid, model, key_id, emb, crop, confirm_model, confirm in rows:
             values: dict[str, object] = {"id": tid, "key_id": new_key}
-            for column, stored in (("embedding", emb), ("face_crop", crop)):
-                plain = open_template_value(column, tid, eid, model, key_id, stored)
+            for column, attribute, bound_to, stored in (
+                    ("embedding", "embedding_sealed", model, emb),
+                    ("face_crop", "face_crop_sealed", model, crop),
+                    ("confirm_embedding", "confirm_sealed", confirm_model or "", confirm)):
+                plain = open_template_value(column, tid, eid, bound_to, key_id, stored)
                 sealed = None if plain is None else store.seal(
-                    new_key, plain, template_aad(column, tid, eid, model))
-                values[f"{column}_sealed"] = sealed
+                    new_key, plain, template_aad(column, tid, eid, bound_to))
+                values[attribute] = sealed
             batch.append(values)
         # One executemany per chunk (ORM bulk UPDATE by primary key).
         session.execute(update(FaceTemplate), batch)

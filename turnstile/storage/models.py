@@ -176,9 +176,10 @@ class FaceTemplate(Base):
     """One face embedding of an employee, as produced by one model version.
 
     ``embedding`` is ``dim`` little-endian float32 values, L2-normalised; ``face_crop`` a
-    small JPEG. Both are stored encrypted with the data key ``key_id`` (``None``: a row written
-    before encryption existed, still plain until :func:`turnstile.storage.crypto.
-    protect_legacy_data` runs).
+    small JPEG; ``confirm_embedding`` the same face's embedding by the confirming embedder
+    ``confirm_model_id`` (None until computed). All are stored encrypted with the data key
+    ``key_id`` (``None``: a row written before encryption existed, still plain until
+    :func:`turnstile.storage.crypto.protect_legacy_data` runs).
     """
 
     __tablename__ = "face_templates"
@@ -202,6 +203,8 @@ class FaceTemplate(Base):
     face_crop_sealed: Mapped[bytes | None] = mapped_column("face_crop", LargeBinary)
     key_id: Mapped[str | None] = mapped_column(String(KEY_ID_MAX_CHARS))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    confirm_sealed: Mapped[bytes | None] = mapped_column("confirm_embedding", LargeBinary)
+    confirm_model_id: Mapped[str | None] = mapped_column(String(MODEL_ID_MAX_CHARS))
 
     employee: Mapped[Employee] = relationship(back_populates="templates")
 

@@ -484,6 +484,8 @@ def add_template(
     source_name: str | None = None,
     quality: float | None = None,
     face_crop: bytes | None = None,
+    confirm_embedding: npt.ArrayLike | None = None,
+    confirm_model_id: str | None = None,
 ) -> FaceTemplate:
     """Store one face embedding of an employee.
 
@@ -495,6 +497,7 @@ def add_template(
         source_name: the photo's file name; only its base name is kept, never a folder.
         quality: the quality score of the face, if measured.
         face_crop: a small JPEG of the aligned face, shown in the GUI.
+        confirm_embedding: the same face by the confirming embedder ``confirm_model_id``.
 
     Raises:
         EmployeeNotFound: no such employee.
@@ -536,10 +539,79 @@ def add_template(
     if face_crop is not None:
         template.face_crop_sealed = store.seal(key_id, bytes(face_crop), crypto.template_aad(
             "face_crop", template.id, employee_id, template.model_id))
+    if confirm_embedding is not None:
+        _seal_confirm(template, confirm_embedding, confirm_model_id, store, key_id)
     session.flush()
     log.info("Template %d added for employee %d (model %s, %d dims)",
              template.id, employee_id, template.model_id, dim)
     return template
+
+
+def _seal_confirm(template: FaceTemplate, embedding: npt.ArrayLike, model_id: str | None,
+                  store: Any, key_id: str) -> None:
+    from turnstile.storage import crypto
+
+    data, _ = embedding_to_bytes(embedding)
+    template.confirm_model_id = _model_id(model_id)
+    template.confirm_sealed = store.seal(key_id, data, crypto.template_aad(
+        "confirm_embedding", template.id, template.employee_id, template.confirm_model_id))
+
+
+def set_confirm_embedding(session: Session, template_id: int, embedding: npt.ArrayLike,
+                          model_id: str) -> bool:
+    """Store the confirming embedder's embedding of an existing template's face (people
+    enrolled before that embedder existed), encrypted with the template's data key (a row
+    from before encryption stays plain, like its other columns, until it is protected).
+
+    Returns:
+        False when the template no longer exists (deleted meanwhile).
+
+    Raises:
+        KeyMissingError: the data key is not on this computer.
+    """
+    from turnstile.storage import crypto
+
+    template = session.get(FaceTemplate, template_id)
+    if template is None:
+        return False
+    if template.key_id is None:
+        data, _ = embedding_to_bytes(embedding)
+        template.confirm_model_id = _model_id(model_id)
+        template.confirm_sealed = data
+    else:
+        _seal_confirm(template, embedding, model_id, crypto.keys(), template.key_id)
+    session.flush()
+    return True
+
+
+def load_confirm_rows(session: Session, model_id: str, *, employee_id: int | None = None
+                      ) -> list[GalleryRow]:
+    """Every template's confirming embedding of this model (suspended and expired people
+    included), decrypted: ``(template_id, employee_id, embedding)``.
+
+    Raises:
+        KeyMissingError, DataIntegrityError: as :func:`load_gallery_rows`.
+    """
+    from turnstile.storage import crypto
+
+    stmt = select(FaceTemplate.id, FaceTemplate.employee_id, FaceTemplate.key_id,
+                  FaceTemplate.confirm_sealed).where(FaceTemplate.confirm_model_id == model_id)
+    if employee_id is not None:
+        stmt = stmt.where(FaceTemplate.employee_id == employee_id)
+    rows = session.connection().execute(stmt).all()
+    return crypto.open_embeddings(rows, model_id, "confirm_embedding")
+
+
+def templates_without_confirm(session: Session, model_id: str, search_model_id: str
+                              ) -> list[tuple[int, int]]:
+    """``(template_id, employee_id)`` of the search model's templates that have no
+    confirming embedding of ``model_id`` yet, oldest first."""
+    stmt = (select(FaceTemplate.id, FaceTemplate.employee_id)
+            .where(FaceTemplate.model_id == search_model_id,
+                   or_(FaceTemplate.confirm_model_id.is_(None),
+                       FaceTemplate.confirm_model_id != model_id))
+            .order_by(FaceTemplate.id))
+    return [(int(t), int(e)) for t, e in session.execute(stmt).all()]
 
 
 def list_templates(
