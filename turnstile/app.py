@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from turnstile import resources
 from turnstile.config import Settings, load_settings
 from turnstile.matching.policy import Thresholds
-from turnstile.resources import embedder_model_id
+from turnstile.resources import confirm_model_id, embedder_model_id
 from turnstile.services.audit import SETTINGS_CHANGE, SYSTEM_ACTOR, AuditRecord, AuditService
 from turnstile.services.auth import AuthService, CurrentUser
 from turnstile.services.enrollment import EnrollmentService
@@ -18,6 +18,7 @@ from turnstile.services.gallery import GalleryService
 from turnstile.services.recognition import RecognitionService, load_thresholds
 from turnstile.storage.db import Database, open_database
 from turnstile.storage.errors import DatabaseError
+from turnstile.vision.confirm import ConfirmEmbedder
 from turnstile.vision.detector import (
     FULL_RANGE,
     FULL_RANGE_MIN_SCORE,
@@ -27,7 +28,11 @@ from turnstile.vision.detector import (
     FaceDetector,
 )
 from turnstile.vision.embedder import FaceEmbedder
+from turnstile.vision.landmarks import FaceMesh
 from turnstile.vision.pipeline import FacePipeline
+
+if TYPE_CHECKING:
+    from turnstile.matching.door_policy import GallerySnapshot
 
 log = logging.getLogger(__name__)
 
@@ -67,17 +72,33 @@ def build_embedder(num_threads: int = 2) -> FaceEmbedder:
     return FaceEmbedder(resources.model_path(resources.EMBEDDER), num_threads=num_threads)
 
 
+def build_confirm_embedder(num_threads: int = 1) -> ConfirmEmbedder:
+    """Load the confirming embedder (SFace) and its own face-mesh model. One thread by
+    default: a second one gains little on an idle 2-core machine (~10 ms either way) and
+    costs when the other core is busy (the door's liveness check, the camera).
+
+    Raises:
+        ModelFileError: a model file is missing or corrupt.
+    """
+    mesh = FaceMesh(resources.model_path(resources.FACE_MESH))
+    embedder = FaceEmbedder(resources.model_path(resources.CONFIRM_EMBEDDER),
+                            num_threads=num_threads)
+    return ConfirmEmbedder(mesh, embedder, resources.confirm_model_id())
+
+
 def build_pipeline(detector_mode: DetectorMode = "door", *, flip_tta: bool = True,
-                   num_threads: int = 2) -> FacePipeline:
+                   num_threads: int = 2, confirm: bool = True) -> FacePipeline:
     """Build the whole vision pipeline from the shipped models.
 
     Args:
         detector_mode: see :func:`build_detector`.
         flip_tta: average the embeddings of the chip and its mirror image.
-        num_threads: threads of the embedding interpreter.
+        num_threads: threads of the search embedder's interpreter.
+        confirm: also load the confirming embedder (SFace, one thread).
     """
     return FacePipeline(build_detector(detector_mode), build_embedder(num_threads),
-                        resources.embedder_model_id(), flip_tta=flip_tta)
+                        resources.embedder_model_id(), flip_tta=flip_tta,
+                        confirm=build_confirm_embedder() if confirm else None)
 
 
 class AppContext:
@@ -130,16 +151,39 @@ class AppContext:
     def galleries(self) -> GalleryService:
         with self._lock:
             if self._galleries is None:
+                pipeline = self.photo_pipeline
                 self._galleries = GalleryService(self.db, embedder_model_id(),
-                                                 self.photo_pipeline.embedder.dim)
+                                                 pipeline.embedder.dim, pipeline.confirm)
             return self._galleries
 
     def thresholds(self) -> Thresholds:
-        """The thresholds in force for the shipped model at this station."""
-        return load_thresholds(self.db, embedder_model_id(), {
-            "accept": self.settings.accept_threshold,
-            "reject": self.settings.reject_threshold,
-        })
+        """The search model's thresholds in force at this station (they decide for people who
+        have no confirming template yet)."""
+        return load_thresholds(self.db, embedder_model_id(),
+                               self._overrides(embedder_model_id()))
+
+    def confirm_thresholds(self) -> Thresholds:
+        """The confirming model's thresholds in force at this station: the ones that decide
+        at the door (the cascade) and in 1:1 checks."""
+        return load_thresholds(self.db, confirm_model_id(), self._overrides(confirm_model_id()))
+
+    def door_snapshot(self, model_id: str, dim: int, generation: int = 0) -> GallerySnapshot:
+        """What a door matches against, read from the database (a background job): the
+        search model's galleries and everyone's confirming templates, so the door decides by
+        the cascade (``turnstile.matching.cascade``)."""
+        from turnstile.door.station import load_snapshot
+
+        confirm = self.photo_pipeline.confirm
+        return load_snapshot(self.db, model_id, dim, self.thresholds(), generation,
+                             confirm=confirm,
+                             confirm_thresholds=self.confirm_thresholds() if confirm else None)
+
+    def _overrides(self, model_id: str) -> dict[str, float | None]:
+        s = self.settings
+        set_for = s.thresholds_model or embedder_model_id()
+        if set_for != model_id:
+            return {}
+        return {"accept": s.accept_threshold, "reject": s.reject_threshold}
 
     @property
     def enrollment(self) -> EnrollmentService:
@@ -154,7 +198,8 @@ class AppContext:
         with self._lock:
             if self._recognition is None:
                 self._recognition = RecognitionService(self.db, self.photo_pipeline,
-                                                       self.galleries, self.thresholds())
+                                                       self.galleries, self.thresholds(),
+                                                       self.confirm_thresholds())
             return self._recognition
 
     # -- who is acting --------------------------------------------------------------------
@@ -206,6 +251,7 @@ class AppContext:
             self.settings = settings
             if self._recognition is not None:
                 self._recognition.thresholds = self.thresholds()
+                self._recognition.confirm_thresholds = self.confirm_thresholds()
         changes = []
         for field in dataclasses.fields(settings):
             old, new = getattr(before, field.name), getattr(settings, field.name)

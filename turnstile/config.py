@@ -111,6 +111,10 @@ class Settings:
         door_mode: ``"identify"`` (1:N: the face alone says who it is) or ``"verify"``
             (1:1: the person first types an employee number or scans a badge that types it,
             then the face is compared with that person only; for large sites, see README).
+        thresholds_model: the face model ``accept_threshold`` and ``reject_threshold`` were
+            set for (``None``: the search model, as in settings written before the
+            confirming model existed); thresholds set for another model than the one that
+            decides are not applied, since each model has its own score scale.
     """
 
     database_url: str | None = None
@@ -131,6 +135,7 @@ class Settings:
     spoof_max_attempts: int = 3
     spoof_lockout_min: float = 10.0
     door_mode: DoorModeName = "identify"
+    thresholds_model: str | None = None
 
     def __post_init__(self) -> None:
         _validate(self)

@@ -45,6 +45,13 @@ EMBEDDER = ModelFile(
 )
 """dlib's 128-d face-recognition ResNet converted to TFLite (see assets/MODELS.md)."""
 
+CONFIRM_EMBEDDER = ModelFile(
+    "sface_2021dec_int8.tflite",
+    "470ac55062b9b40a98965baf1a8782ecc1bb3dd77725e7d567030ca8aa862e4a",
+)
+"""OpenCV Zoo's SFace (2021dec) converted to TFLite: the stronger, slower embedder that
+confirms (or refuses) the person the fast one found (see assets/MODELS.md)."""
+
 SCORE_MODEL = ModelFile(
     "score_model_dlib_resnet_v1_131a069dbea5_bf4.json",
     "9e5709f73139182b81b55973d73f7d631da74d86bceeb803dc0e2edf0424e6c8",
@@ -52,6 +59,14 @@ SCORE_MODEL = ModelFile(
 """The embedder's genuine and impostor score distributions on LFW (counts only), from which
 ``turnstile calibrate`` and the Settings page work out expected error rates; made by
 ``installer/make_score_model.py`` for the model id in its name."""
+
+
+CONFIRM_SCORE_MODEL = ModelFile(
+    "score_model_sface_2021dec_470ac55062b9_mesh5.json",
+    "656e759e00506bea9345acdd3742ca84281808b3ddbb285d35b930d3f43ab2ac",
+)
+"""The confirming embedder's score distributions on LFW (same format; made by
+``installer/make_score_model.py --confirm``)."""
 
 
 ALIGNMENT_VERSION = "bf4"
@@ -63,6 +78,16 @@ def embedder_model_id() -> str:
     """Names the embedding space: templates made by another model or alignment recipe are not
     comparable, and the galleries load only templates with the current id."""
     return f"dlib_resnet_v1@{EMBEDDER.sha256[:12]}/{ALIGNMENT_VERSION}"
+
+
+CONFIRM_ALIGNMENT_VERSION = "mesh5"
+"""Names the confirming embedder's alignment recipe (Face Mesh eye centres, nose tip and mouth
+corners onto the ArcFace 112 template)."""
+
+
+def confirm_model_id() -> str:
+    """Names the confirming embedder's space (SFace templates are stored under it)."""
+    return f"sface_2021dec@{CONFIRM_EMBEDDER.sha256[:12]}/{CONFIRM_ALIGNMENT_VERSION}"
 
 
 def _candidates() -> list[Path]:

@@ -50,7 +50,7 @@ from turnstile.app import AppContext, build_pipeline  # noqa: E402
 from turnstile.capture import CameraLost  # noqa: E402
 from turnstile.capture.opencv_source import OpenCVCamera  # noqa: E402
 from turnstile.config import Settings  # noqa: E402
-from turnstile.door.station import DoorStation, load_snapshot  # noqa: E402
+from turnstile.door.station import DoorStation  # noqa: E402
 from turnstile.errors import TurnstileError  # noqa: E402
 from turnstile.matching.door_policy import DoorPolicy  # noqa: E402
 
@@ -199,8 +199,7 @@ class StreamJudge:
 
     def __init__(self, ctx: AppContext, pipeline, work: Path) -> None:
         self.ctx, self.pipeline, self.work = ctx, pipeline, work
-        snapshot = load_snapshot(ctx.db, pipeline.model_id, pipeline.embedder.dim,
-                                 ctx.thresholds())
+        snapshot = ctx.door_snapshot(pipeline.model_id, pipeline.embedder.dim)
         self.snapshot = snapshot
         self.count = 0
 
@@ -399,7 +398,7 @@ def bench_soak(data: Path, work: Path, n_frames: int) -> None:
     feeder.snapshot.connect(worker.set_snapshot)  # queued to the worker's thread
 
     def on_ready(model_id: str, dim: int) -> None:
-        emit(feeder.snapshot, load_snapshot(ctx.db, model_id, dim, ctx.thresholds()))
+        emit(feeder.snapshot, ctx.door_snapshot(model_id, dim))
 
     worker.pipeline_ready.connect(on_ready)
     counts = {"frames": 0, "decisions": {}, "ms": []}

@@ -29,6 +29,7 @@ def test_enroll_then_identify_another_photo_finds_him(cli, photos, db_file):
     assert result["employee_number"] == "E-100"
     assert result["name"] == "Barack Obama"
     assert result["score"] >= result["thresholds"]["accept"]
+    assert result["decided_by"] == "confirm"  # the cascade's stronger model decided
     assert "embedding" not in answer.out
 
     text = cli("identify", photos["obama2"])
@@ -61,6 +62,7 @@ def test_verify_same_person_exit_0_other_person_exit_3(cli, photos):
     result = json.loads(same.out)
     assert result["same_person"] is True and result["employee_number"] == "E-100"
     assert result["score"] >= result["threshold"]
+    assert result["decided_by"] == "confirm"
 
     other = cli("verify", "E-100", photos["biden"])
     assert other.code == 3

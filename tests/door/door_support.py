@@ -231,7 +231,7 @@ class StationRig:
     def __init__(self, ctx, pipeline, door=None, *, cooldown_s=1.0, policy="all",
                  liveness=None):
         from turnstile.door import DoorCommander
-        from turnstile.door.station import DoorStation, load_snapshot
+        from turnstile.door.station import DoorStation
         from turnstile.matching.door_policy import DoorPolicy
         from turnstile.services.access_log import EventWriter
 
@@ -241,8 +241,7 @@ class StationRig:
         self.events = EventWriter(ctx.db, "Main entrance", policy)
         self.commander.start()
         self.events.start()
-        snapshot = load_snapshot(ctx.db, pipeline.model_id, pipeline.embedder.dim,
-                                 ctx.thresholds())
+        snapshot = ctx.door_snapshot(pipeline.model_id, pipeline.embedder.dim)
         self.station = DoorStation(pipeline, DoorPolicy(3, cooldown_s=cooldown_s),
                                    door=self.commander, events=self.events, snapshot=snapshot,
                                    liveness=liveness)

@@ -327,6 +327,8 @@ def test_one_to_one_door_opens_after_the_badge_is_typed(qtbot, tmp_path, photo_p
         qtbot.waitUntil(lambda: page.banner_kind == "granted", timeout=WAIT_MS)
         assert page.banner_title.text() == "Welcome, Barack Obama"
         assert page.badge_input.text() == ""
+        # the decision is queued just after the frame's report that turned the banner green
+        qtbot.waitUntil(lambda: bool(page.decisions), timeout=WAIT_MS)
         assert page.decisions[-1].employee_id == obama
     finally:
         page.shutdown()

@@ -44,7 +44,7 @@ from turnstile.config import data_dir
 from turnstile.door.base import DoorController
 from turnstile.door.commander import DoorCommander
 from turnstile.door.liveness_gate import DoorLiveness, build_door_liveness
-from turnstile.door.station import DoorStation, StationDecision, load_snapshot
+from turnstile.door.station import DoorStation, StationDecision
 from turnstile.matching.door_policy import DoorPolicy, GallerySnapshot
 from turnstile.services.access_log import EventWriter
 from turnstile.services.change_watch import WATCH_INTERVAL_S, ChangeWatcher
@@ -317,7 +317,7 @@ class HeadlessDoor:
     def _reload(self, model_id: str, dim: int, changed: bool) -> None:
         t0 = time.perf_counter()
         generation = self._generation + 1
-        snapshot = load_snapshot(self.ctx.db, model_id, dim, self.ctx.thresholds(), generation)
+        snapshot = self.ctx.door_snapshot(model_id, dim, generation)
         self._generation = generation
         with self._snapshot_lock:
             self._new_snapshot = snapshot

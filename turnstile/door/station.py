@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -19,6 +20,7 @@ from turnstile.door.commander import DoorCommander
 from turnstile.door.liveness_gate import DoorLiveness
 from turnstile.matching.door_policy import (
     ASK_FOR_BADGE,
+    SAME_TRACK_MIN_IOU,
     DoorPolicy,
     DoorState,
     FaceObservation,
@@ -27,14 +29,16 @@ from turnstile.matching.door_policy import (
     Recognition,
     Verdict,
     door_advice,
+    iou,
 )
 from turnstile.matching.policy import Outcome, Thresholds
 from turnstile.services.access_log import EventRecord, EventWriter, error_record
 from turnstile.storage.db import Database
 from turnstile.storage.models import utcnow
+from turnstile.vision.confirm import ConfirmEmbedder
 from turnstile.vision.pipeline import FacePipeline
 from turnstile.vision.quality import assess
-from turnstile.vision.types import Box, Face, Frame
+from turnstile.vision.types import Box, Embedding, Face, Frame
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,29 @@ CLAIM_TIMEOUT_S = 15.0
 
 LOCKOUT_HISTORY_S = 24 * 3600.0
 """How far back the access log is read to restore spoof counts and lockouts at start."""
+
+CONFIRM_RECHECK_S = 0.1
+"""A face the confirming embedder did not accept is confirmed again after this long (the
+person may be closer or facing the camera better); one it accepted is not confirmed again
+while it stays in view as the same candidate. So the slower embedder runs once per
+decision for an employee, never on every frame; and the frames an "unknown" decision needs
+(6 at 30 fps by default) rest on at least two of its runs, not on one."""
+
+CONFIRM_RECHECK_DECIDED_S = 0.5
+"""The same, once the door has turned the face away as unknown (it stays in view): checked
+less often, still often enough for a denial to be followed by a grant if it was wrong."""
+
+
+@dataclass
+class _ConfirmMemo:
+    """The confirming embedder's last answer, for the face being followed."""
+
+    key: tuple[str, int]
+    generation: int
+    box: Box
+    seen: float
+    checked: float
+    recognition: Recognition
 
 
 @dataclass(frozen=True)
@@ -143,9 +170,14 @@ class StationDecision:
 
 
 def load_snapshot(db: Database, model_id: str, dim: int, thresholds: Thresholds,
-                  generation: int = 0) -> GallerySnapshot:
+                  generation: int = 0, *, confirm: ConfirmEmbedder | None = None,
+                  confirm_thresholds: Thresholds | None = None) -> GallerySnapshot:
     """Read the galleries and every person's details from the database (a background job:
     ~0.3 s for 100k templates).
+
+    With a confirming embedder and its thresholds, the snapshot holds everyone's confirming
+    templates too and the door decides by the cascade (``matching.cascade``); templates that
+    have no confirming embedding yet get it from their face crop first (~15 ms each, once).
 
     The galleries are read first: a person enrolled in between is then in the people list
     too, and a person deleted in between is found in the gallery without details, which
@@ -155,11 +187,14 @@ def load_snapshot(db: Database, model_id: str, dim: int, thresholds: Thresholds,
     from turnstile.services.recognition import PersonInfo
     from turnstile.storage import repositories as repo
 
-    galleries = GalleryService(db, model_id, dim)
+    cascade = confirm is not None and confirm_thresholds is not None
+    galleries = GalleryService(db, model_id, dim, confirm if cascade else None)
     galleries.reload()
     with db.session() as s:
         people = {e.id: PersonInfo.of(e) for e in repo.list_employees(s)}
-    return GallerySnapshot(galleries.gallery, galleries.everyone, people, thresholds, generation)
+    return GallerySnapshot(galleries.gallery, galleries.everyone, people, thresholds, generation,
+                           galleries.confirm if cascade else None,
+                           confirm_thresholds if cascade else None)
 
 
 def load_face_crop(db: Database, employee_id: int) -> bytes | None:
@@ -208,6 +243,10 @@ class DoorStation:
         self.source_generation = 0
         self._last_t: float | None = None  # the clock of the last frame processed
         self._lockout_log: list[tuple[datetime, int | None, str]] | None = None
+        self._memo: _ConfirmMemo | None = None
+        self._turned_away = 0  # the passage last turned away as unknown
+        self.confirm_runs = 0
+        """How many times the confirming embedder ran (benchmarks report it)."""
         if self.liveness is not None:
             self._read_lockout_log()
 
@@ -235,6 +274,7 @@ class DoorStation:
         self.liveness = liveness
         self.one_to_one = one_to_one
         self._claim = None
+        self._memo = None
 
     def close(self) -> None:
         """Stop the helper thread of the liveness check (the station is done with)."""
@@ -268,6 +308,7 @@ class DoorStation:
                                    source_generation=self.source_generation,
                                    t_decided=time.monotonic())
         self._claim = _Claim(employee_id, now + self.claim_timeout_s)
+        self._memo = None
         self.policy.reset()  # the face now in view starts a fresh passage for this claim
         if self.liveness is not None:
             self.liveness.reset()
@@ -314,11 +355,7 @@ class DoorStation:
             primary = self.pipeline.embed(image, [faces[primary_index]], one_thread=ahead)[0]
             advice = door_advice(assess(primary).problems)
             if snapshot is not None and not advice and primary.embedding is not None:
-                if self._claim is not None:
-                    recognition = snapshot.verify_claim(self._claim.employee_id,
-                                                        primary.embedding)
-                else:
-                    recognition = snapshot.recognise(primary.embedding)
+                recognition = self._recognise(snapshot, image, primary, t, ahead)
             if self.liveness is not None:
                 recognition, live = self._liveness(image, primary, recognition, t)
         elif self.liveness is not None:
@@ -340,13 +377,20 @@ class DoorStation:
         decision: StationDecision | None = None
         if decision_step is not None and snapshot is not None:
             # The threshold the decision was taken against (1:1 claims have their own).
-            threshold = (snapshot.thresholds.verify if self._claim is not None
-                         else snapshot.thresholds.accept)
+            threshold = decision_step.threshold
+            if threshold is None:
+                threshold = (snapshot.thresholds.verify if self._claim is not None
+                             else snapshot.thresholds.accept)
+            model_id = self.model_id
+            if decision_step.confirmed and self.pipeline.confirm is not None:
+                model_id = self.pipeline.confirm.model_id
             self._claim = None  # a claim is good for one decision
+            if decision_step.verdict is Verdict.UNKNOWN:
+                self._turned_away = decision_step.passage
             decision = self._act(decision_step.verdict, decision_step.passage,
                                  decision_step.employee_id, decision_step.reason,
                                  decision_step.score, snapshot, frame, seq, t,
-                                 decision_step.liveness_score, threshold)
+                                 decision_step.liveness_score, threshold, model_id)
         name = snapshot.name_of(step_employee) if snapshot is not None else ""
         views = tuple(
             self._view(f.box, i == primary_index, recognition, advice, step_state, snapshot,
@@ -363,6 +407,7 @@ class DoorStation:
         progress, log an "error" event with ``reason``."""
         if self.door is not None:
             self.door.request_close(reason)
+        self._memo = None
         self.policy.reset()
         if self.liveness is not None:
             self.liveness.reset()
@@ -374,6 +419,57 @@ class DoorStation:
                                t_decided=time.monotonic())
 
     # -- internals ---------------------------------------------------------------------------
+    def _recognise(self, snapshot: GallerySnapshot, image: Frame, face: Face, t: float,
+                   one_thread: bool) -> Recognition:
+        """Who the deciding face is: by the cascade when the snapshot has one and the
+        candidate (or the claimed person) has a confirming template, else by the search
+        embedder alone."""
+        assert face.embedding is not None
+        confirm = self.pipeline.confirm is not None and snapshot.cascade
+        if self._claim is not None:
+            claimed = self._claim.employee_id
+            if confirm and snapshot.can_confirm(claimed):
+                return self._confirmed(
+                    ("claim", claimed), snapshot, image, face, t, one_thread,
+                    lambda emb: snapshot.verify_claim(claimed, face.embedding,  # type: ignore[arg-type]
+                                                      confirm_embedding=emb))
+            return snapshot.verify_claim(claimed, face.embedding)
+        if confirm:
+            candidate = snapshot.candidate(face.embedding)
+            if candidate.employee_id is not None and snapshot.can_confirm(candidate.employee_id):
+                return self._confirmed(
+                    ("identify", candidate.employee_id), snapshot, image, face, t, one_thread,
+                    lambda emb: snapshot.confirm_candidate(candidate, emb))
+        return snapshot.recognise(face.embedding)
+
+    def _confirmed(self, key: tuple[str, int], snapshot: GallerySnapshot, image: Frame,
+                   face: Face, t: float, one_thread: bool,
+                   judge: Callable[[Embedding], Recognition]) -> Recognition:
+        """The confirming embedder's answer for this face, from memory while the same face
+        (box overlap, no gap) is in view: an accept as long as the search model keeps naming
+        the same candidate; anything else until it is :data:`CONFIRM_RECHECK_S` old, whoever
+        the search model names meanwhile (a stranger's best candidate may change from frame
+        to frame). Otherwise the confirming embedder runs again."""
+        memo = self._memo
+        if memo is not None and memo.key[0] == key[0] \
+                and memo.generation == snapshot.generation \
+                and 0.0 <= t - memo.seen <= self.policy.max_gap_s \
+                and iou(memo.box, face.box) >= SAME_TRACK_MIN_IOU:
+            r = memo.recognition
+            accepted = r.threshold is not None and r.score >= r.threshold
+            recheck_s = CONFIRM_RECHECK_DECIDED_S if self.policy.passage == \
+                self._turned_away else CONFIRM_RECHECK_S
+            if (accepted and memo.key == key) or \
+                    (not accepted and t - memo.checked < recheck_s):
+                memo.box, memo.seen = face.box, t
+                return r
+        embedding = self.pipeline.confirm_embed(image, face, one_thread)
+        self.confirm_runs += 1
+        assert embedding is not None
+        recognition = judge(embedding)
+        self._memo = _ConfirmMemo(key, snapshot.generation, face.box, t, t, recognition)
+        return recognition
+
     def _read_lockout_log(self) -> None:
         """This door's spoof and grant events of the last day, to rebuild the spoof counts
         and lockouts from on the next frame (on the frames' clock): a restarted station, or
@@ -403,7 +499,7 @@ class DoorStation:
     def _act(self, verdict: Verdict, passage: int, employee_id: int | None, reason: str,
              score: float, snapshot: GallerySnapshot, frame: CapturedFrame,
              seq: int, t: float, liveness_score: float | None,
-             threshold: float) -> StationDecision:
+             threshold: float, model_id: str) -> StationDecision:
         if verdict is Verdict.GRANTED and self.door is not None:
             self.door.request_open(passage)
         alert = ""
@@ -423,7 +519,7 @@ class DoorStation:
         if self.events is not None:
             self.events.submit(EventRecord(
                 verdict.value, at, employee_id, reason or None, score,
-                threshold, self.model_id, liveness_score), frame.image)
+                threshold, model_id, liveness_score), frame.image)
         log.info("door decision: %s (passage %d, employee id %s)", verdict.value, passage,
                  employee_id)
         return StationDecision(verdict.value, passage, employee_id,

@@ -49,7 +49,6 @@ from turnstile.door.station import (
     FrameReport,
     StationDecision,
     load_face_crop,
-    load_snapshot,
 )
 from turnstile.gui.tasks import run_task
 from turnstile.gui.video_view import VideoView
@@ -445,7 +444,7 @@ class DoorPage(QWidget):
         ctx = self.ctx
 
         def job():  # on the thread pool
-            return load_snapshot(ctx.db, model_id, dim, ctx.thresholds(), generation)
+            return ctx.door_snapshot(model_id, dim, generation)
 
         run_task(job, self._on_snapshot, self._on_snapshot_error)
 

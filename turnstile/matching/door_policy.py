@@ -40,7 +40,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from turnstile.matching.gallery import Gallery
+from turnstile.matching.cascade import confirm_decision, confirm_score
+from turnstile.matching.gallery import Gallery, Match
 from turnstile.matching.policy import Outcome, Thresholds, decide
 from turnstile.vision.quality import Problem
 from turnstile.vision.types import Box, Embedding
@@ -114,6 +115,9 @@ class Recognition:
         score: cosine similarity with that person's best template.
         margin: lead over the runner-up.
         refusal: set when a MATCH may not pass now ("suspended", "expired on ...").
+        threshold: the threshold the score was judged against (None: not known).
+        confirmed: the confirming embedder decided (``score`` is its score); False when
+            the search embedder decided alone.
     """
 
     outcome: Outcome
@@ -121,6 +125,8 @@ class Recognition:
     score: float
     margin: float
     refusal: str | None = None
+    threshold: float | None = None
+    confirmed: bool = False
 
     @property
     def allowed(self) -> bool:
@@ -135,8 +141,12 @@ class GallerySnapshot:
         allowed: templates of the people who may pass now.
         everyone: every template (to tell a suspended or expired person why).
         people: details of every enrolled person, by employee id.
-        thresholds: the thresholds in force.
+        thresholds: the search embedder's thresholds in force (they decide for people who
+            have no confirming template).
         generation: increases with each reload (to tell snapshots apart).
+        confirm: everyone's templates by the confirming embedder (None: no cascade).
+        confirm_thresholds: the confirming embedder's thresholds in force (they decide
+            whenever the candidate has a confirming template).
     """
 
     allowed: Gallery
@@ -144,6 +154,48 @@ class GallerySnapshot:
     people: Mapping[int, Person]
     thresholds: Thresholds
     generation: int = 0
+    confirm: Gallery | None = None
+    confirm_thresholds: Thresholds | None = None
+
+    @property
+    def cascade(self) -> bool:
+        """Whether the confirming embedder decides (for people who have its template)."""
+        return self.confirm is not None and self.confirm_thresholds is not None
+
+    def candidate(self, embedding: Embedding) -> Match:
+        """The cascade's first stage: the best-scoring person among everyone enrolled."""
+        return self.everyone.identify(embedding)
+
+    def can_confirm(self, employee_id: int | None) -> bool:
+        """Whether the confirming embedder can decide for this person."""
+        return self.cascade and employee_id is not None and self.confirm is not None \
+            and self.confirm.has_employee(employee_id)
+
+    def confirm_candidate(self, candidate: Match, embedding: Embedding,
+                          now: datetime | None = None) -> Recognition:
+        """The cascade's second stage: the confirming embedder's ``embedding`` of the face is
+        compared with the candidate only; its score decides (see ``matching.cascade``)."""
+        assert self.confirm_thresholds is not None
+        th = self.confirm_thresholds
+        score = confirm_score(self.confirm, candidate.employee_id, embedding)
+        if score is None:
+            raise ValueError("the candidate has no confirming template")
+        decision = confirm_decision(candidate, score, th)
+        if decision.outcome is not Outcome.MATCH or decision.employee_id is None:
+            return Recognition(decision.outcome, decision.employee_id, score, decision.margin,
+                               threshold=th.accept, confirmed=True)
+        person = self.people.get(decision.employee_id)
+        if person is None:
+            refusal: str | None = "not on the staff list"
+        else:
+            refusal = person.refusal(now)
+            if refusal is None and not self._allowed_now(decision.employee_id):
+                refusal = "not allowed at this time"
+        return Recognition(Outcome.MATCH, decision.employee_id, score, decision.margin,
+                           refusal, th.accept, True)
+
+    def _allowed_now(self, employee_id: int) -> bool:
+        return self.allowed.has_employee(employee_id)
 
     def recognise(self, embedding: Embedding, now: datetime | None = None) -> Recognition:
         """Identify among the people allowed in now; when that finds nobody, look among
@@ -155,29 +207,44 @@ class GallerySnapshot:
             person = self.people.get(first.employee_id)
             refusal = person.refusal(now) if person is not None else "not on the staff list"
             return Recognition(Outcome.MATCH, first.employee_id, first.score, first.margin,
-                               refusal)
+                               refusal, th.accept)
         other = decide(self.everyone.identify(embedding), th)
         if other.outcome is Outcome.MATCH and other.employee_id is not None:
             person = self.people.get(other.employee_id)
             refusal = (person.refusal(now) if person is not None else None) \
                 or "not allowed at this time"
             return Recognition(Outcome.MATCH, other.employee_id, other.score, other.margin,
-                               refusal)
-        return Recognition(first.outcome, first.employee_id, first.score, first.margin)
+                               refusal, th.accept)
+        return Recognition(first.outcome, first.employee_id, first.score, first.margin,
+                           threshold=th.accept)
 
     def verify_claim(self, employee_id: int, embedding: Embedding,
-                     now: datetime | None = None) -> Recognition:
+                     now: datetime | None = None,
+                     confirm_embedding: Embedding | None = None) -> Recognition:
         """1:1: is this face the person who claimed to be ``employee_id`` (badge, employee
         number)? Compared with that person's templates only, against the verification
         threshold; a face that does not match is a MATCH with a refusal, so the door denies
-        it (logged against the claimed person) rather than calling it a stranger."""
+        it (logged against the claimed person) rather than calling it a stranger.
+
+        With ``confirm_embedding`` and a confirming template of that person, the confirming
+        embedder's score decides (against its own verification threshold)."""
         person = self.people.get(employee_id)
-        score = self.everyone.verify(employee_id, embedding)
+        score = confirm_score(self.confirm if self.cascade else None, employee_id,
+                              confirm_embedding)
+        confirmed = score is not None
+        if score is None:
+            score, threshold = self.everyone.verify(employee_id, embedding), self.thresholds.verify
+        else:
+            assert self.confirm_thresholds is not None
+            threshold = self.confirm_thresholds.verify
         if person is None:
-            return Recognition(Outcome.MATCH, employee_id, score, 0.0, "not on the staff list")
-        if score < self.thresholds.verify:
-            return Recognition(Outcome.MATCH, employee_id, score, 0.0, FACE_NOT_CLAIMED)
-        return Recognition(Outcome.MATCH, employee_id, score, 1.0, person.refusal(now))
+            return Recognition(Outcome.MATCH, employee_id, score, 0.0, "not on the staff list",
+                               threshold, confirmed)
+        if score < threshold:
+            return Recognition(Outcome.MATCH, employee_id, score, 0.0, FACE_NOT_CLAIMED,
+                               threshold, confirmed)
+        return Recognition(Outcome.MATCH, employee_id, score, 1.0, person.refusal(now),
+                           threshold, confirmed)
 
     def employee_by_number(self, number: str) -> int | None:
         """The id of the person with this employee (badge) number, None when nobody has it.
@@ -280,6 +347,8 @@ class DoorDecision:
         margin: that frame's lead over the runner-up.
         frames: how many agreeing frames it rests on.
         liveness_score: the liveness check's score (None when not checked).
+        threshold: the threshold ``score`` was judged against (None: not known).
+        confirmed: the confirming embedder decided (``score`` is its score).
     """
 
     verdict: Verdict
@@ -290,6 +359,8 @@ class DoorDecision:
     margin: float
     frames: int
     liveness_score: float | None = None
+    threshold: float | None = None
+    confirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -516,5 +587,6 @@ class DoorPolicy:
             t.denied = True
             t.spoofed = verdict is Verdict.SPOOF
         decision = DoorDecision(verdict, t.id, employee_id, reason, r.score, r.margin, t.streak,
-                                live.score if live is not None else None)
+                                live.score if live is not None else None, r.threshold,
+                                r.confirmed)
         return self._show(t, state, reason, employee_id, decision)

@@ -177,6 +177,11 @@ class Gallery:
             for template_id, embedding in templates:
                 self.add(template_id, employee_id, embedding)
 
+    def has_employee(self, employee_id: int) -> bool:
+        """Whether the person has a template here."""
+        with self._lock:
+            return bool((self._employee[: self._size] == employee_id).any())
+
     def employee_ids(self) -> set[int]:
         with self._lock:
             return set(self._employee[: self._size].tolist())

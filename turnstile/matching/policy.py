@@ -40,6 +40,27 @@ as a likely duplicate. Lower is stricter (more warnings). LFW open set: 3 in 100
 would be flagged wrongly with 1,559 enrolled; 70 % of real duplicates are caught."""
 
 
+# Defaults of the confirming embedder (SFace 2021dec, Face Mesh 5-point ArcFace alignment, no
+# flip), which decides in the door's cascade: the search embedder (above) finds the best
+# candidate among everyone, SFace compares the face with that one person only. Calibrated on
+# the same LFW protocols; a stranger accepted by the cascade also scores above the accept
+# threshold against someone in SFace's own 1:N search, so the 1:N figures bound the
+# cascade's false-accept rate from above.
+CONFIRM_ACCEPT_THRESHOLD = 0.4958
+"""Cascade, "who is this?": the candidate is accepted when SFace scores >= this. LFW open set
+(1,559 enrolled): SFace's own 1:N search takes 1 stranger in 100 for someone at this score
+(the bound); the cascade itself measured 0.55 % of strangers accepted and 9.9 % of enrolled
+probes missed (``turnstile eval identify``)."""
+
+CONFIRM_REJECT_THRESHOLD = 0.4310
+"""Cascade: below this the face is nobody we know (SFace 1:N, FPIR 1e-1 on the LFW open
+set); between this and the accept threshold the door asks the person to step closer."""
+
+CONFIRM_VERIFY_THRESHOLD = 0.3703
+"""1:1 on SFace (a badge or number was given): accept when score >= this. FAR 1e-3 per
+attempt, FRR 0.9 %, from every pair of LFW's images (the shipped score model)."""
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """One set of thresholds, stored per model version."""
@@ -57,6 +78,16 @@ class Thresholds:
             )
         if self.min_margin < 0:
             raise ValueError("the minimum margin cannot be negative")
+
+
+CONFIRM_THRESHOLDS = Thresholds(CONFIRM_ACCEPT_THRESHOLD, CONFIRM_REJECT_THRESHOLD, 0.0,
+                                CONFIRM_VERIFY_THRESHOLD)
+"""The confirming embedder's defaults (no runner-up margin: it scores one candidate)."""
+
+
+def default_thresholds(model_id: str) -> Thresholds:
+    """The calibrated defaults of an embedding model (by its id)."""
+    return CONFIRM_THRESHOLDS if model_id.startswith("sface_") else Thresholds()
 
 
 class Outcome(enum.Enum):

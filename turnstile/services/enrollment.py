@@ -19,7 +19,7 @@ from turnstile.storage.models import utcnow
 from turnstile.vision.imageio import read_image
 from turnstile.vision.pipeline import FacePipeline
 from turnstile.vision.quality import Quality, assess
-from turnstile.vision.types import Face, Frame
+from turnstile.vision.types import Embedding, Face, Frame
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,8 @@ class PhotoCheck:
     quality: Quality
     duplicate_of: tuple[int, str, str, float] | None = None  # (id, number, name, score)
     faces_found: int = 1
+    confirm_embedding: Embedding | None = None
+    """The confirming embedder's embedding of the face (None without one)."""
 
 
 @dataclass
@@ -141,7 +143,8 @@ class EnrollmentService:
         face = self.pipeline.embed(frame, [faces[face_index]])[0]
         quality = assess(face)
         face.quality = quality
-        check = PhotoCheck(face=face, quality=quality, faces_found=len(faces))
+        check = PhotoCheck(face=face, quality=quality, faces_found=len(faces),
+                           confirm_embedding=self.pipeline.confirm_embed(frame, face))
         assert face.embedding is not None
         match = self.galleries.everyone.identify(face.embedding,
                                                  exclude_employee=exclude_employee)
@@ -185,7 +188,7 @@ class EnrollmentService:
             template = repo.add_template(
                 s, employee.id, embedding=check.face.embedding, model_id=self.pipeline.model_id,
                 source=source, source_name=source_name or _name_of(photo),
-                quality=check.quality.score, face_crop=crop)
+                quality=check.quality.score, face_crop=crop, **self._confirm_values(check))
             result = EnrollmentResult(employee.id, employee.employee_number, template.id,
                                       check.quality, crop, warnings)
         self.galleries.refresh_employee(result.employee_id)
@@ -226,11 +229,18 @@ class EnrollmentService:
             template = repo.add_template(
                 s, employee_id, embedding=check.face.embedding, model_id=self.pipeline.model_id,
                 source=source, source_name=source_name or _name_of(photo),
-                quality=check.quality.score, face_crop=crop)
+                quality=check.quality.score, face_crop=crop, **self._confirm_values(check))
             result = EnrollmentResult(employee_id, employee.employee_number, template.id,
                                       check.quality, crop, warnings)
         self.galleries.refresh_employee(employee_id)
         return result
+
+    def _confirm_values(self, check: PhotoCheck) -> dict[str, object]:
+        confirm = self.pipeline.confirm
+        if confirm is None or check.confirm_embedding is None:
+            return {}
+        return {"confirm_embedding": check.confirm_embedding,
+                "confirm_model_id": confirm.model_id}
 
     def _gate(self, check: PhotoCheck, force: bool) -> list[str]:
         if not check.quality.ok:

@@ -7,7 +7,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from turnstile.errors import MultipleFacesError, NoFaceError
-from turnstile.matching.policy import Identification, Outcome, Thresholds, decide
+from turnstile.matching.cascade import confirm_decision, confirm_score
+from turnstile.matching.gallery import Gallery
+from turnstile.matching.policy import (
+    Identification,
+    Outcome,
+    Thresholds,
+    decide,
+    default_thresholds,
+)
 from turnstile.services.gallery import GalleryService
 from turnstile.storage import repositories as repo
 from turnstile.storage.db import Database
@@ -57,6 +65,8 @@ class VerifyResult:
     threshold: float
     accepted: bool
     refusal: str | None = None
+    confirmed: bool = False
+    """The confirming model's score decided."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,10 @@ class IdentifyResult:
     identification: Identification
     person: PersonInfo | None
     refusal: str | None = None
+    thresholds: Thresholds | None = None
+    """The thresholds the score was judged against."""
+    confirmed: bool = False
+    """The confirming model decided (the score is its score; no runner-up margin)."""
 
     @property
     def granted(self) -> bool:
@@ -77,7 +91,8 @@ def load_thresholds(db: Database, model_id: str, overrides: dict[str, float | No
                     ) -> Thresholds:
     """Thresholds for a model: the calibrated defaults, then values stored in the database
     for this model version, then this station's own overrides (None = no override)."""
-    values = {name: getattr(Thresholds(), name) for name in THRESHOLD_NAMES}
+    defaults = default_thresholds(model_id)
+    values = {name: getattr(defaults, name) for name in THRESHOLD_NAMES}
     with db.session() as s:
         values.update({k: v for k, v in repo.get_thresholds(s, model_id).items()
                        if k in THRESHOLD_NAMES})
@@ -92,15 +107,22 @@ class RecognitionService:
         db: the database.
         pipeline: the vision pipeline.
         galleries: the in-memory galleries.
-        thresholds: the thresholds in force.
+        thresholds: the search model's thresholds in force.
+        confirm_thresholds: the confirming model's (None: the search model decides alone).
+
+    With a confirming embedder in the pipeline, a ``confirm`` gallery and its thresholds,
+    answers are the door's cascade (``turnstile.matching.cascade``): the search model names
+    the candidate, the confirming model's score decides; 1:1 checks use the confirming
+    model's score. People without a confirming template are decided by the search model.
     """
 
     def __init__(self, db: Database, pipeline: FacePipeline, galleries: GalleryService,
-                 thresholds: Thresholds) -> None:
+                 thresholds: Thresholds, confirm_thresholds: Thresholds | None = None) -> None:
         self.db = db
         self.pipeline = pipeline
         self.galleries = galleries
         self.thresholds = thresholds
+        self.confirm_thresholds = confirm_thresholds
         self._people: dict[int, PersonInfo] = {}
 
     def person(self, employee_id: int) -> PersonInfo:
@@ -116,11 +138,15 @@ class RecognitionService:
         self._people.pop(employee_id, None)
 
     def embed_photo(self, photo: str | bytes) -> Embedding:
-        """The embedding of the one face in a photo.
+        """The (search model's) embedding of the one face in a photo.
 
         Raises:
             ImageError, NoFaceError, MultipleFacesError.
         """
+        return self._embed_photo(photo, confirm=False)[0]
+
+    def _embed_photo(self, photo: str | bytes, confirm: bool = True
+                     ) -> tuple[Embedding, Embedding | None]:
         frame = read_image(photo)
         faces = self.pipeline.detect(frame)
         if not faces:
@@ -130,7 +156,10 @@ class RecognitionService:
                                      f"person.", len(faces))
         face = self.pipeline.embed(frame, faces)[0]
         assert face.embedding is not None
-        return face.embedding
+        return face.embedding, self.pipeline.confirm_embed(frame, face) if confirm else None
+
+    def _confirm_gallery(self) -> Gallery | None:
+        return self.galleries.confirm if self.confirm_thresholds is not None else None
 
     def verify(self, employee_number: str, photo: str | bytes) -> VerifyResult:
         """Is the person in the photo this employee?
@@ -141,29 +170,53 @@ class RecognitionService:
         """
         with self.db.session() as s:
             person = PersonInfo.of(repo.get_employee_by_number(s, employee_number))
-        embedding = self.embed_photo(photo)
-        score = self.galleries.everyone.verify(person.id, embedding)
-        accepted = score >= self.thresholds.verify
-        return VerifyResult(person, score, self.thresholds.verify, accepted,
-                            person.refusal() if accepted else None)
+        embedding, confirm_embedding = self._embed_photo(photo)
+        score = confirm_score(self._confirm_gallery(), person.id, confirm_embedding)
+        confirmed = score is not None and self.confirm_thresholds is not None
+        if confirmed and score is not None and self.confirm_thresholds is not None:
+            threshold = self.confirm_thresholds.verify
+        else:
+            score = self.galleries.everyone.verify(person.id, embedding)
+            threshold = self.thresholds.verify
+        accepted = score >= threshold
+        return VerifyResult(person, score, threshold, accepted,
+                            person.refusal() if accepted else None, confirmed)
 
     def identify(self, photo: str | bytes) -> IdentifyResult:
         """Who is the person in the photo, or nobody we know?"""
-        return self.identify_embedding(self.embed_photo(photo))
+        return self.identify_embedding(*self._embed_photo(photo))
 
-    def identify_embedding(self, embedding: Embedding) -> IdentifyResult:
+    def identify_embedding(self, embedding: Embedding,
+                           confirm_embedding: Embedding | None = None) -> IdentifyResult:
         """Identify among the people allowed in now; when that finds nobody, look among
-        everyone enrolled so a suspended or expired person is told why."""
-        decision = decide(self.galleries.gallery.identify(embedding), self.thresholds)
+        everyone enrolled so a suspended or expired person is told why. With
+        ``confirm_embedding``, by the cascade when the candidate has a confirming template."""
+        if confirm_embedding is not None and self.confirm_thresholds is not None:
+            candidate = self.galleries.everyone.identify(embedding)
+            score = confirm_score(self._confirm_gallery(), candidate.employee_id,
+                                  confirm_embedding)
+            if score is not None:
+                found = confirm_decision(candidate, score, self.confirm_thresholds)
+                th = self.confirm_thresholds
+                if found.outcome is not Outcome.MATCH or found.employee_id is None:
+                    person = self.person(found.employee_id) if found.employee_id else None
+                    return IdentifyResult(found, person, None, th, True)
+                person = self.person(found.employee_id)
+                refusal = person.refusal()
+                if refusal is None and not self.galleries.gallery.has_employee(person.id):
+                    refusal = "not allowed at this time"
+                return IdentifyResult(found, person, refusal, th, True)
+        th = self.thresholds
+        decision = decide(self.galleries.gallery.identify(embedding), th)
         if decision.outcome is Outcome.MATCH:
             assert decision.employee_id is not None
             person = self.person(decision.employee_id)
-            return IdentifyResult(decision, person, person.refusal())
-        others = decide(self.galleries.everyone.identify(embedding), self.thresholds)
+            return IdentifyResult(decision, person, person.refusal(), th)
+        others = decide(self.galleries.everyone.identify(embedding), th)
         if others.outcome is Outcome.MATCH and others.employee_id is not None:
             person = self.person(others.employee_id)
             refusal = person.refusal() or "not allowed at this time"
-            return IdentifyResult(others, person, refusal)
+            return IdentifyResult(others, person, refusal, th)
         if decision.employee_id is not None:
-            return IdentifyResult(decision, self.person(decision.employee_id))
-        return IdentifyResult(replace(decision), None)
+            return IdentifyResult(decision, self.person(decision.employee_id), None, th)
+        return IdentifyResult(replace(decision), None, None, th)

@@ -22,6 +22,16 @@ face chip (``get_face_chip(..., size=150, padding=0.25)``), measured on 1,497 LF
 ``installer/derive_chip_template.py``. Warping these points onto this template reproduces the
 crop dlib's ResNet was trained on."""
 
+ARCFACE_KEYPOINTS_112 = np.array([
+    [38.2946, 51.6963],
+    [73.5318, 51.5014],
+    [56.0252, 71.7366],
+    [41.5493, 92.3655],
+    [70.7299, 92.2041],
+], np.float32)
+"""The 112x112 chip of ArcFace-style embedders (SFace): where the subject's right eye, left
+eye, nose tip, right and left mouth corners land (InsightFace's published template)."""
+
 ALIGN_POINTS = (Landmark.RIGHT_EYE, Landmark.LEFT_EYE, Landmark.NOSE_TIP, Landmark.MOUTH_CENTER)
 """Keypoints used for the warp. The ear tragions are left out: they are hidden or misplaced
 as soon as the head turns (their spread on the chips is 4x that of the eyes)."""
@@ -74,7 +84,24 @@ def align_face(
     """
     idx = list(ALIGN_POINTS)
     template = CHIP_KEYPOINTS_150[idx] * (chip_px / 150.0)
-    points = landmarks[idx].astype(np.float32)
+    return warp_to_template(frame, landmarks[idx], template, chip_px)
+
+
+def warp_to_template(frame: Frame, points: npt.NDArray[np.float32],
+                     template: npt.NDArray[np.float32], chip_px: int,
+                     border: int = cv2.BORDER_REPLICATE) -> Frame:
+    """Warp ``frame`` so that ``points`` land on ``template`` (least squares), into a
+    ``chip_px`` square; a warp that shrinks more than 2x shrinks by area averaging first.
+
+    Args:
+        border: how the chip is filled outside the frame (OpenCV border mode; the default
+            repeats the border pixels).
+
+    Returns:
+        BGR ``uint8 (chip_px, chip_px, 3)``.
+    """
+    points = points.astype(np.float32)
+    template = template.astype(np.float32)
     matrix = similarity_transform(points, template)
     scale = float(np.hypot(matrix[0, 0], matrix[0, 1]))
     if scale < _MAX_SHRINK_BY_WARP:
@@ -95,7 +122,7 @@ def align_face(
                 [size[0] / crop.shape[1], size[1] / crop.shape[0]])
             matrix = similarity_transform(points, template)
     return cv2.warpAffine(frame, matrix, (chip_px, chip_px), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+                          borderMode=border)
 
 
 _MAX_SHRINK_BY_WARP = 0.5

@@ -10,9 +10,10 @@ import numpy as np
 import numpy.typing as npt
 
 from turnstile.vision.align import CHIP_KEYPOINTS_150, align_face
+from turnstile.vision.confirm import ConfirmEmbedder
 from turnstile.vision.detector import FaceDetector
 from turnstile.vision.embedder import FaceEmbedder
-from turnstile.vision.types import Face, Frame
+from turnstile.vision.types import Embedding, Face, Frame
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +32,17 @@ class FacePipeline:
             made by another model are not comparable.
         flip_tta: also embed the mirrored chip and average the two (test-time
             augmentation): about +0.2 points of LFW accuracy for one more model run a face.
+        confirm: the stronger embedder that confirms the person the search found (None: the
+            search embedder's score decides alone).
     """
 
     def __init__(self, detector: FaceDetector, embedder: FaceEmbedder, model_id: str,
-                 *, flip_tta: bool = True) -> None:
+                 *, flip_tta: bool = True, confirm: ConfirmEmbedder | None = None) -> None:
         self.detector = detector
         self.embedder = embedder
         self.model_id = model_id
         self.flip_tta = flip_tta
+        self.confirm = confirm
         # The models are not thread-safe: calls from several threads (background jobs of
         # the window) take turns. The door's vision worker owns a pipeline of its own.
         self._lock = threading.RLock()
@@ -73,6 +77,13 @@ class FacePipeline:
             face.chip = chip
             face.embedding = emb
         return faces
+
+    def confirm_embed(self, frame: Frame, face: Face, one_thread: bool = False
+                      ) -> Embedding | None:
+        """The confirming embedder's embedding of one face (None when there is none)."""
+        if self.confirm is None:
+            return None
+        return self.confirm.embed(frame, face, one_thread)
 
     def process(self, frame: Frame, max_faces: int | None = None) -> list[Face]:
         """Detect, align and embed the faces of a frame, largest first.
