@@ -297,22 +297,36 @@ def _add_photo_options(sub: argparse.ArgumentParser) -> None:
 def _add_eval_parsers(verbs: Any) -> None:
     ev = verbs.add_parser("eval", help="measure accuracy on a standard data set")
     ev_verbs = ev.add_subparsers(dest="eval_verb", metavar="PROTOCOL", required=True)
-    lfw = ev_verbs.add_parser("lfw", help="LFW View-2 verification protocol (10-fold)")
+    lfw = ev_verbs.add_parser(
+        "lfw", help="LFW View-2 verification protocol (10-fold)",
+        description="LFW View-2, 10-fold. The main figures are those of the model that "
+                    "decides 1:1, the confirming embedder (SFace); the search embedder's "
+                    "own figures follow (search_* in --json).")
     lfw.add_argument("data_dir", type=Path, help="folder with pairs.txt and images/")
     lfw.add_argument("--json", action="store_true", help="print one JSON object")
     lfw.add_argument("--plots", type=Path, default=Path("."),
-                     help="folder for lfw_roc.png and lfw_scores.png (default: here)")
+                     help="folder for lfw_roc.png, lfw_scores.png and lfw_scores_search.png "
+                          "(default: here)")
     lfw.add_argument("--limit-pairs", type=int, default=None,
                      help="use only the first N pairs of each fold half (quick runs)")
     lfw.add_argument("--no-flip", action="store_true",
                      help="embed without flip test-time augmentation")
-    ident = ev_verbs.add_parser("identify", help="open-set 1:N identification (FNIR at FPIR)")
+    lfw.add_argument("--no-confirm", action="store_true",
+                     help="without the confirming embedder: the search embedder decides")
+    ident = ev_verbs.add_parser(
+        "identify", help="open-set 1:N identification (FNIR at FPIR)",
+        description="Open-set identification as the door decides: the search embedder's "
+                    "best match is the candidate and the confirming embedder's (SFace) score "
+                    "against it decides (cascade_* in --json); then the search embedder's own "
+                    "figures, on the best score and with the runner-up margin.")
     ident.add_argument("data_dir", type=Path, help="a folder per identity, images inside")
     ident.add_argument("--json", action="store_true", help="print one JSON object")
     ident.add_argument("--plots", type=Path, default=Path("."),
                        help="folder for identify_det.png (default: here)")
     ident.add_argument("--no-flip", action="store_true",
                        help="embed without flip test-time augmentation")
+    ident.add_argument("--no-confirm", action="store_true",
+                       help="without the confirming embedder: the search embedder decides")
     from turnstile.evaluation.liveness import add_liveness_parser
 
     add_liveness_parser(ev_verbs)
@@ -868,6 +882,7 @@ def _verify(args: argparse.Namespace, ctx: AppContext) -> int:
         _print_json({"same_person": result.accepted, "employee_id": person.id,
                      "employee_number": person.employee_number, "name": person.name,
                      "score": round(result.score, 4), "threshold": result.threshold,
+                     "decided_by": "confirm" if result.confirmed else "search",
                      "refusal": result.refusal})
     elif result.accepted:
         note = f" Note: the door would stay shut ({result.refusal})." if result.refusal else ""
@@ -900,9 +915,11 @@ def _margin_text(score: float, margin: float) -> str:
 def _identify(args: argparse.Namespace, ctx: AppContext) -> int:
     photo = _photo_file(args.photo)
     result = ctx.recognition.identify(photo)
-    thresholds = ctx.recognition.thresholds
+    thresholds = result.thresholds or ctx.recognition.thresholds
     answer = _identify_answer(result)
     ident, person = result.identification, result.person
+    model = "confirm" if result.confirmed else "search"
+    margin_text = "" if result.confirmed else _margin_text(ident.score, ident.margin)
     if args.json:
         _print_json({
             "answer": answer, "granted": result.granted, "outcome": ident.outcome.value,
@@ -910,22 +927,22 @@ def _identify(args: argparse.Namespace, ctx: AppContext) -> int:
             "employee_number": person.employee_number if person else None,
             "name": person.name if person else None,
             "score": round(ident.score, 4), "margin": round(ident.margin, 4),
-            "refusal": result.refusal,
+            "decided_by": model, "refusal": result.refusal,
             "thresholds": {"accept": thresholds.accept, "reject": thresholds.reject,
                            "min_margin": thresholds.min_margin},
         })
     elif answer == "granted" and person is not None:
         print(f"Known: employee {person.employee_number} ({person.name}), score "
-              f"{ident.score:.3f}{_margin_text(ident.score, ident.margin)}. The door would "
-              f"open.")
+              f"{ident.score:.3f}{margin_text}. The door would open.")
     elif answer == "refused" and person is not None:
         print(f"Refused: employee {person.employee_number} ({person.name}) is recognised "
               f"(score {ident.score:.3f}) but may not pass: {result.refusal}.")
     elif answer == "unsure" and person is not None:
+        needs = f"{thresholds.accept:.3f}" + (
+            "" if result.confirmed else f" and a margin of {thresholds.min_margin:.3f}")
         print(f"Unsure: the closest person is employee {person.employee_number} "
-              f"({person.name}), score {ident.score:.3f}"
-              f"{_margin_text(ident.score, ident.margin)} (a match needs "
-              f"{thresholds.accept:.3f} and a margin of {thresholds.min_margin:.3f}).")
+              f"({person.name}), score {ident.score:.3f}{margin_text} (a match needs "
+              f"{needs}).")
     else:
         print(f"Unknown: nobody enrolled matches this face (best score {ident.score:.3f}; "
               f"a match needs {thresholds.accept:.3f}).")
@@ -1022,7 +1039,7 @@ def _eval(args: argparse.Namespace) -> int:
     if args.eval_verb == "lfw":
         from turnstile.evaluation.lfw import evaluate_lfw
 
-        pipeline = build_pipeline(flip_tta=not args.no_flip)
+        pipeline = build_pipeline(flip_tta=not args.no_flip, confirm=not args.no_confirm)
         report = evaluate_lfw(pipeline, args.data_dir, plot_dir=args.plots,
                               limit_pairs=args.limit_pairs)
         print(json.dumps(report.to_json()) if args.json else report.to_text())
@@ -1030,7 +1047,7 @@ def _eval(args: argparse.Namespace) -> int:
     if args.eval_verb == "identify":
         from turnstile.evaluation.identify import evaluate_identify
 
-        pipeline = build_pipeline(flip_tta=not args.no_flip)
+        pipeline = build_pipeline(flip_tta=not args.no_flip, confirm=not args.no_confirm)
         ident = evaluate_identify(pipeline, args.data_dir, plot_dir=args.plots)
         print(json.dumps(ident.to_json()) if args.json else ident.to_text())
         return EXIT_OK

@@ -44,10 +44,10 @@ def add_parsers(verbs: Any, groups: dict[str, Any], common: list[argparse.Argume
                           "recognised and 200 unknown faces in the last 90 days)")
     cal.add_argument("--lfw", type=Path, default=None, metavar="DIR",
                      help="measure the score model on LFW in DIR (its images/ folder) with "
-                          "the face model in use, instead of the shipped one (about 2 "
-                          "minutes)")
+                          "the face model that decides (the confirming one), instead of the "
+                          "shipped one (about 4 minutes)")
     cal.add_argument("--apply", action="store_true",
-                     help="store the thresholds for the face model in use")
+                     help="store the thresholds for the face model that decides")
     cal.add_argument("--reset", action="store_true",
                      help="remove stored thresholds: the shipped defaults apply again")
     cal.add_argument("--json", action="store_true", help="print one JSON object")
@@ -72,7 +72,9 @@ def _text(p: Proposal, model: ScoreModel) -> str:
         "",
         f"  accept threshold  {p.accept:.4f}",
         f"  reject threshold  {p.reject:.4f}   (between the two: \"step closer\")",
-        f"  expected FPIR     {p.at_size.fpir:.2e}   false accepts per stranger visit",
+        f"  expected FPIR     {p.at_size.fpir:.2e}   false accepts per stranger visit (at "
+        "most: the door's search names one candidate, and the model that decides compares "
+        "the face with that one person only)",
         f"  expected FNIR     {p.at_size.fnir * 100:.1f} %     enrolled people not "
         "recognised per look",
         "",
@@ -89,10 +91,12 @@ def _text(p: Proposal, model: ScoreModel) -> str:
 def calibrate(args: argparse.Namespace, ctx: AppContext) -> int:
     """Handle ``turnstile calibrate``."""
     from turnstile.cli import EXIT_OK, CommandError, _print_json, _say
-    from turnstile.resources import embedder_model_id
+    from turnstile.resources import confirm_model_id
     from turnstile.services import calibration as cal
 
-    model_id = embedder_model_id()
+    # The thresholds that decide are the confirming model's (the door's cascade); the search
+    # model's score model gives the cascade's first-stage misses.
+    model_id = confirm_model_id()
     if args.reset:
         removed = cal.reset_thresholds(ctx.db, model_id)
         _say(f"Removed the stored {' and '.join(removed)} threshold(s); the shipped defaults "
@@ -102,9 +106,10 @@ def calibrate(args: argparse.Namespace, ctx: AppContext) -> int:
         if args.lfw is not None:
             from turnstile.app import build_pipeline
 
-            model = cal.measure_score_model(build_pipeline("door"), args.lfw)
+            model = cal.measure_score_model(build_pipeline("door"), args.lfw, confirm=True)
         else:
             model = cal.load_score_model(model_id)
+        search = cal.load_score_model()
         size = cal.gallery_size(ctx.db)
         if args.source == "site":
             evidence = cal.site_evidence(ctx.db, model_id)
@@ -112,7 +117,7 @@ def calibrate(args: argparse.Namespace, ctx: AppContext) -> int:
             _say(f"Site log: {len(evidence.genuine)} recognised and {len(evidence.strangers)} "
                  f"unknown faces; scores shifted {g_shift:+.4f} (same person) and "
                  f"{i_shift:+.4f} (strangers) from LFW.")
-        proposal = cal.propose_thresholds(args.target_fpir, size, model)
+        proposal = cal.propose_thresholds(args.target_fpir, size, model, search_model=search)
     except cal.CalibrationError as exc:
         raise CommandError(str(exc)) from None
     if args.json:
@@ -127,9 +132,10 @@ def calibrate(args: argparse.Namespace, ctx: AppContext) -> int:
             "defaults"
         _say(f"Stored for model {model_id} (was: {was}). To undo: turnstile calibrate --reset "
              "(back to the shipped defaults).")
-        overridden = [name for name, value in (("accept", ctx.settings.accept_threshold),
-                                               ("reject", ctx.settings.reject_threshold))
-                      if value is not None]
+        settings = ctx.settings
+        overridden = [name for name, value in (("accept", settings.accept_threshold),
+                                               ("reject", settings.reject_threshold))
+                      if value is not None and settings.thresholds_model == model_id]
         if overridden:
             _say(f"Note: this station's settings override the {' and '.join(overridden)} "
                  "threshold; tick \"Calibrated default\" on the Settings page to use the "

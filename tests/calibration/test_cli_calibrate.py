@@ -9,8 +9,8 @@ import pytest
 
 from turnstile import cli, cli_calibrate
 from turnstile.app import AppContext
-from turnstile.matching.policy import ACCEPT_THRESHOLD
-from turnstile.resources import embedder_model_id
+from turnstile.matching.policy import CONFIRM_ACCEPT_THRESHOLD
+from turnstile.resources import confirm_model_id
 from turnstile.storage import repositories as repo
 
 KEYS = {"gallery_size", "target_fpir", "accept_threshold", "reject_threshold",
@@ -55,20 +55,20 @@ def test_text_output_names_the_figures(db_url: str, capsys) -> None:
 def test_apply_stores_and_reset_undoes(db_url: str, capsys, ctx: AppContext) -> None:
     data = run_json(capsys, "--db", db_url, "calibrate", "--json", "--apply")
     assert data["applied"] is True
-    model_id = embedder_model_id()
+    model_id = confirm_model_id()  # the model that decides at the door (the cascade)
     with ctx.db.session() as s:
         assert repo.get_thresholds(s, model_id) == {"accept": data["accept_threshold"],
                                                     "reject": data["reject_threshold"]}
         row = repo.get_threshold(s, model_id, "accept")
         assert row is not None and row.target_far == 1e-3
         assert row.source.startswith("turnstile calibrate --from lfw, 120 people")
-    assert ctx.thresholds().accept == data["accept_threshold"]  # in force for the app
+    assert ctx.confirm_thresholds().accept == data["accept_threshold"]  # in force
     capsys.readouterr()
     assert cli.run(["--db", db_url, "calibrate", "--reset"]) == cli.EXIT_OK
     assert "Removed the stored accept and reject" in capsys.readouterr().err
     with ctx.db.session() as s:
         assert repo.get_thresholds(s, model_id) == {}
-    assert ctx.thresholds().accept == ACCEPT_THRESHOLD
+    assert ctx.confirm_thresholds().accept == CONFIRM_ACCEPT_THRESHOLD
 
 
 def test_apply_says_how_to_undo(db_url: str, capsys) -> None:

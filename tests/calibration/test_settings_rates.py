@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from turnstile.gui.settings_page import TARGET_CHOICES, SettingsPage, one_in
-from turnstile.resources import embedder_model_id
+from turnstile.resources import confirm_model_id
 from turnstile.storage import repositories as repo
 
 WAIT_MS = 30_000
@@ -43,22 +43,22 @@ def test_shows_the_rates_for_the_people_enrolled(page: SettingsPage) -> None:
 
 
 def test_a_stricter_threshold_lets_in_fewer_strangers_and_misses_more(qtbot, page) -> None:
-    _set_accept(qtbot, page, 0.9450)
+    _set_accept(qtbot, page, 0.4500)
     loose = page.expected
     loose_text = page.rates_label.text()
     # Typing into the spin box, as an admin would.
     page.accept_spin.selectAll()
     with qtbot.waitSignal(page.rates_updated, timeout=WAIT_MS):
-        qtbot.keyClicks(page.accept_spin.lineEdit(), "0.9650")
+        qtbot.keyClicks(page.accept_spin.lineEdit(), "0.5500")
     strict = page.expected
-    assert page.accept_spin.value() == pytest.approx(0.965)
+    assert page.accept_spin.value() == pytest.approx(0.55)
     assert strict.fpir < loose.fpir / 5
     assert strict.fnir > loose.fnir
-    assert page.rates_label.text() != loose_text and "0.9650" in page.rates_label.text()
+    assert page.rates_label.text() != loose_text and "0.5500" in page.rates_label.text()
 
 
 def test_more_people_more_false_accepts(qtbot, page, add_people) -> None:
-    _set_accept(qtbot, page, 0.9550)
+    _set_accept(qtbot, page, 0.5000)
     before = page.expected
     add_people(180)
     with qtbot.waitSignal(page.rates_updated, timeout=WAIT_MS):
@@ -80,15 +80,15 @@ def test_showing_the_page_again_counts_again(qtbot, page, add_people) -> None:
 def test_the_default_shown_is_the_stored_calibration(qtbot, ctx, add_people) -> None:
     add_people(3)
     with ctx.db.session() as s:
-        repo.set_threshold(s, embedder_model_id(), "accept", 0.9611)
-        repo.set_threshold(s, embedder_model_id(), "reject", 0.9500)
+        repo.set_threshold(s, confirm_model_id(), "accept", 0.5611)
+        repo.set_threshold(s, confirm_model_id(), "reject", 0.4500)
     widget = SettingsPage(ctx)
     qtbot.addWidget(widget)
     with qtbot.waitSignal(widget.rates_updated, timeout=WAIT_MS):
         widget.show()
-    qtbot.waitUntil(lambda: "0.9611" in widget.accept_default.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "0.5611" in widget.accept_default.text(), timeout=WAIT_MS)
     assert widget.accept_default.isChecked()
-    assert "0.9611" in widget.rates_label.text()
+    assert "0.5611" in widget.rates_label.text()
 
 
 def test_calibrate_proposes_and_fills_the_form(qtbot, page) -> None:

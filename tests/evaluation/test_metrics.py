@@ -83,3 +83,68 @@ def test_open_set_rates_as_the_door_decides_with_the_runner_up_margin():
     # a margin only ann's probe meets (0.895; bob's is 0.785, cy's 0.6)
     fnir, _ = fnir_at_fpir(scores, 0.0, min_margin=0.8)
     assert fnir == pytest.approx(2 / 3)
+
+
+def test_cascade_scores_take_the_confirming_score_of_the_search_candidate_only():
+    """As the door decides with a confirming embedder: the search embedder's best match is
+    the candidate, and the confirming embedder's score against THAT person decides, however
+    well the probe matches someone else there."""
+    from turnstile.evaluation.identify import cascade_scores, fnir_at_fpir
+
+    search_gallery = np.eye(3, 4, dtype=np.float32)  # ann, bob, cy
+    confirm_gallery = np.eye(3, 4, dtype=np.float32)[[1, 2, 0]]  # another space
+
+    def unit(*v):
+        x = np.array(v, np.float32)
+        return x / np.linalg.norm(x)
+
+    # search: ann's probe -> ann, bob's probe -> ann (a search error), cy's probe -> cy
+    mated = np.stack([unit(1, 0.1, 0, 0), unit(1, 0.5, 0, 0), unit(0, 0, 1, 0)])
+    # confirming space: ann's template is row 1 there, bob's row 2, cy's row 0
+    confirm_mated = np.stack([unit(0.1, 1, 0, 0), unit(0, 0, 1, 0), unit(0.6, 0, 0, 0.8)])
+    strangers = np.stack([unit(0, 1, 0, 0)])  # search candidate: bob
+    confirm_strangers = np.stack([unit(1, 0, 0, 0)])  # like cy in the confirming space
+    scores = cascade_scores(search_gallery, ["ann", "bob", "cy"], mated, ["ann", "bob", "cy"],
+                            strangers, confirm_gallery=confirm_gallery,
+                            confirm_mated=confirm_mated, confirm_non_mated=confirm_strangers)
+    assert scores.mated_correct.tolist() == [True, False, True]
+    # bob's probe is scored against ann's confirming template (0), not his own (1)
+    assert scores.mated_best == pytest.approx([0.995, 0.0, 0.6], abs=1e-3)
+    # the stranger resembles cy in the confirming space but is scored against bob: 0
+    assert scores.non_mated_best == pytest.approx([0.0])
+    assert scores.mated_margin is None
+    fnir, threshold = fnir_at_fpir(scores, 0.0)
+    assert threshold == pytest.approx(0.0)
+    assert fnir == pytest.approx(1 / 3)  # only bob, whose candidate is wrong
+
+
+def test_reports_say_which_model_decides():
+    from turnstile.evaluation.identify import IdentifyReport
+    from turnstile.evaluation.lfw import LfwReport
+
+    lfw = LfwReport(accuracy=0.995, accuracy_std=0.004, auc=0.9999, tar_at_far_1e_2=0.99,
+                    tar_at_far_1e_3=0.98, no_face=5, images=10, pairs=6, images_per_s=12.0,
+                    threshold=0.36, model_id="sface_2021dec@x/mesh5",
+                    search_model_id="dlib_resnet_v1@y/bf4", search_accuracy=0.9915,
+                    search_accuracy_std=0.004, search_auc=0.9993, search_tar_at_far_1e_2=0.99,
+                    search_tar_at_far_1e_3=0.95, search_threshold=0.91)
+    text = lfw.to_text()
+    assert "1:1 decided by sface_2021dec@x/mesh5" in text
+    assert "99.50 %" in text and "99.15 %" in text and "dlib_resnet_v1@y/bf4 alone" in text
+    assert lfw.to_json()["search_tar_at_far_1e-3"] == 0.95
+
+    ident = IdentifyReport(gallery_size=3, mated_probes=4, non_mated_probes=5, rank1=0.9,
+                           fnir_at_fpir_1e_2=0.4, fnir_at_fpir_1e_3=0.6,
+                           threshold_at_fpir_1e_2=0.95, threshold_at_fpir_1e_3=0.96,
+                           no_face=0, model_id="dlib_resnet_v1@y/bf4", min_margin=0.01,
+                           door_fnir_at_fpir_1e_2=0.3, door_fnir_at_fpir_1e_3=0.5,
+                           door_threshold_at_fpir_1e_2=0.94, door_threshold_at_fpir_1e_3=0.95,
+                           confirm_model_id="sface_2021dec@x/mesh5", cascade_rank1=0.9,
+                           cascade_fnir_at_fpir_1e_2=0.089, cascade_fnir_at_fpir_1e_3=0.42,
+                           cascade_threshold_at_fpir_1e_2=0.37,
+                           cascade_threshold_at_fpir_1e_3=0.45)
+    text = ident.to_text()
+    door = text.index("as the door decides")
+    assert "sface_2021dec@x/mesh5" in text[door:text.index("\n", door)]
+    assert text.index("8.90 %") < text.index("dlib_resnet_v1@y/bf4 alone")
+    assert ident.to_json()["cascade_threshold_at_fpir_1e-2"] == 0.37

@@ -16,7 +16,8 @@ from turnstile.config import Settings, SettingsError, load_settings
 from turnstile.door.config import DoorConfig, load_door_config
 from turnstile.gui.settings_door import dump_door_config, save_door_config
 from turnstile.gui.settings_page import SettingsPage
-from turnstile.matching.policy import ACCEPT_THRESHOLD, REJECT_THRESHOLD
+from turnstile.matching.policy import CONFIRM_ACCEPT_THRESHOLD, CONFIRM_REJECT_THRESHOLD
+from turnstile.resources import confirm_model_id, embedder_model_id
 from turnstile.storage import repositories as repo
 
 WAIT_MS = 30_000
@@ -69,13 +70,14 @@ def page(ctx, qtbot):
 
 def test_shows_the_settings_in_force(ctx, qtbot) -> None:
     ctx.settings = Settings(camera_source="rtsp://cam.local/stream", frames_to_confirm=4,
-                            cooldown_s=2.5, accept_threshold=0.96, snapshot_policy="all",
-                            retention_days_snapshots=14, door_name="Back door", unlock_ms=1500)
+                            cooldown_s=2.5, accept_threshold=0.56, snapshot_policy="all",
+                            retention_days_snapshots=14, door_name="Back door", unlock_ms=1500,
+                            thresholds_model=confirm_model_id())
     widget = SettingsPage(ctx)
     qtbot.addWidget(widget)
     assert widget.camera_combo.currentText() == "rtsp://cam.local/stream"
     assert widget.frames_spin.value() == 4 and widget.cooldown_spin.value() == 2.5
-    assert not widget.accept_default.isChecked() and widget.accept_spin.value() == 0.96
+    assert not widget.accept_default.isChecked() and widget.accept_spin.value() == 0.56
     assert widget.reject_default.isChecked() and not widget.reject_spin.isEnabled()
     assert widget.snapshot_combo.currentData() == "all"
     assert widget.keep_snapshots_spin.value() == 14
@@ -83,6 +85,17 @@ def test_shows_the_settings_in_force(ctx, qtbot) -> None:
     assert widget.door_name_edit.text() == "Back door" and widget.unlock_spin.value() == 1500
     assert widget.backend_combo.currentData() == "simulated"
     assert not widget.dirty
+
+
+def test_thresholds_set_for_the_previous_model_are_not_in_force(ctx, qtbot) -> None:
+    """A settings file from before the confirming model holds thresholds on the search
+    model's scale (0.96): shown as not in force, and dropped at the next save."""
+    ctx.settings = Settings(accept_threshold=0.96, reject_threshold=0.95)
+    assert ctx.confirm_thresholds().accept == CONFIRM_ACCEPT_THRESHOLD
+    widget = SettingsPage(ctx)
+    qtbot.addWidget(widget)
+    assert widget.accept_default.isChecked() and widget.reject_default.isChecked()
+    assert widget.form_settings().accept_threshold is None
 
 
 def test_a_bad_value_is_shown_and_nothing_is_written(ctx, page, qtbot) -> None:
@@ -98,15 +111,15 @@ def test_a_bad_value_is_shown_and_nothing_is_written(ctx, page, qtbot) -> None:
 def test_reject_above_accept_is_refused(page, qtbot) -> None:
     page.accept_default.setChecked(False)
     page.reject_default.setChecked(False)
-    page.accept_spin.setValue(0.95)
-    page.reject_spin.setValue(0.96)
+    page.accept_spin.setValue(0.55)
+    page.reject_spin.setValue(0.56)
     assert not page.save()
     assert "must not be above" in page.message.text()
     assert page.reject_spin.property("settingsError")
-    page.reject_default.setChecked(True)  # the default reject (0.94...) <= 0.95: fine
-    page.accept_spin.setValue(0.93)  # but now the default reject is above the accept
+    page.reject_default.setChecked(True)  # the default reject (0.43...) <= 0.55: fine
+    page.accept_spin.setValue(0.42)  # but now the default reject is above the accept
     assert not page.save()
-    assert f"{REJECT_THRESHOLD:.4f}" in page.message.text()
+    assert f"{CONFIRM_REJECT_THRESHOLD:.4f}" in page.message.text()
 
 
 def test_serial_door_needs_a_port(page, qtbot) -> None:
@@ -129,7 +142,7 @@ def test_save_writes_toml_and_applies_at_once(ctx, page, qtbot, models) -> None:
     page.frames_spin.setValue(5)
     page.cooldown_spin.setValue(2.5)
     page.accept_default.setChecked(False)
-    page.accept_spin.setValue(0.9600)
+    page.accept_spin.setValue(0.5600)
     page.snapshot_combo.setCurrentIndex(page.snapshot_combo.findData("all"))
     page.keep_snapshots_spin.setValue(30)
     page.door_name_edit.setText("Side door")
@@ -142,11 +155,13 @@ def test_save_writes_toml_and_applies_at_once(ctx, page, qtbot, models) -> None:
     assert saved == ctx.settings == load_settings()
     assert (saved.camera_source, saved.frames_to_confirm, saved.cooldown_s,
             saved.accept_threshold, saved.reject_threshold, saved.snapshot_policy,
-            saved.retention_days_snapshots, saved.retention_days_events, saved.door_name) == (
-        "1", 5, 2.5, 0.96, None, "all", 30, None, "Side door")
+            saved.retention_days_snapshots, saved.retention_days_events, saved.door_name,
+            saved.thresholds_model) == (
+        "1", 5, 2.5, 0.56, None, "all", 30, None, "Side door", confirm_model_id())
     door = load_door_config()
     assert door.backend == "http" and door.http_url == "http://127.0.0.1:8080/door"
-    assert recognition.thresholds.accept == 0.96  # in force without a restart
+    # in force without a restart, for the model that decides
+    assert recognition.confirm_thresholds.accept == 0.56
     assert page.message.kind == "success" and not page.dirty
 
 
@@ -161,20 +176,24 @@ def test_score_plot_from_the_log(ctx, qtbot) -> None:
         door = repo.get_or_create_door(s, "Main").id
         ada = repo.create_employee(s, employee_number="E1", name="Ada").id
         now = datetime.now(UTC)
-        for score in (0.97, 0.975, 0.98):
+        for score in (0.61, 0.65, 0.70):
             repo.add_event(s, door_id=door, decision="granted", employee_id=ada, at=now,
-                           score=score)
-        for score in (0.90, 0.91):
-            repo.add_event(s, door_id=door, decision="unknown", at=now, score=score)
+                           score=score, model_id=confirm_model_id())
+        for score in (0.20, 0.31):
+            repo.add_event(s, door_id=door, decision="unknown", at=now, score=score,
+                           model_id=confirm_model_id())
+        # decided by the search model alone (another score scale): not on this plot
+        repo.add_event(s, door_id=door, decision="granted", employee_id=ada, at=now,
+                       score=0.97, model_id=embedder_model_id())
     widget = SettingsPage(ctx)
     qtbot.addWidget(widget)
     with qtbot.waitSignal(widget.histogram_ready, timeout=WAIT_MS):
         widget.show()
     assert sum(widget.histogram.genuine) == 3 and sum(widget.histogram.impostor) == 2
-    assert widget.histogram.accept == pytest.approx(ACCEPT_THRESHOLD)
+    assert widget.histogram.accept == pytest.approx(CONFIRM_ACCEPT_THRESHOLD)
     widget.accept_default.setChecked(False)
-    widget.accept_spin.setValue(0.97)
-    assert widget.histogram.accept == pytest.approx(0.97)  # the line follows the setting
+    widget.accept_spin.setValue(0.57)
+    assert widget.histogram.accept == pytest.approx(0.57)  # the line follows the setting
 
 
 def test_test_the_door(page, qtbot) -> None:

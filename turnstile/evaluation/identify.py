@@ -9,9 +9,14 @@ terms of NIST FRVT 1:N:
 * FNIR at FPIR x: with the threshold at which a share x of strangers is (falsely) matched
   to someone, the share of mated probes that are not matched to the right person above it.
 
-Both are given twice: on the best score alone (the usual protocol), and as the door decides,
-where a match also needs the runner-up (the best other person) at least
-:data:`~turnstile.matching.policy.MIN_MARGIN` behind (:func:`~turnstile.matching.policy.decide`).
+With a confirming embedder in the pipeline, the figures "as the door decides" are the
+cascade's (``cascade_*``): the search embedder's best match over the whole gallery is the
+candidate, and the confirming embedder's score of the probe against that candidate alone
+decides (no runner-up rule). The search embedder's own figures are given as well, on the best
+score alone (the usual protocol) and with the runner-up rule the door applies when it has no
+confirming embedder (``door_*``): a match also needs the runner-up (the best other person) at
+least :data:`~turnstile.matching.policy.MIN_MARGIN` behind
+(:func:`~turnstile.matching.policy.decide`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from turnstile.errors import TurnstileError
-from turnstile.evaluation.lfw import embed_central_faces
+from turnstile.evaluation.lfw import embed_central, model_name
 from turnstile.matching.policy import MIN_MARGIN
 from turnstile.vision.pipeline import FacePipeline
 
@@ -42,6 +47,11 @@ class OpenSetSplit:
 
 @dataclass
 class IdentifyReport:
+    """Open-set figures. ``rank1``, ``fnir_*``, ``threshold_*``: the search embedder's best
+    score alone; ``door_*``: the same with the runner-up margin; ``cascade_*`` (None without
+    a confirming embedder): as the door decides with the confirming embedder, thresholds on
+    its scores."""
+
     gallery_size: int
     mated_probes: int
     non_mated_probes: int
@@ -58,6 +68,14 @@ class IdentifyReport:
     door_fnir_at_fpir_1e_3: float = float("nan")
     door_threshold_at_fpir_1e_2: float = float("nan")
     door_threshold_at_fpir_1e_3: float = float("nan")
+    confirm_model_id: str | None = None
+    """The confirming embedder whose score decides in the cascade (None: no cascade)."""
+    cascade_rank1: float | None = None
+    """Share of mated probes whose candidate is the right person: the search's rank-1."""
+    cascade_fnir_at_fpir_1e_2: float | None = None
+    cascade_fnir_at_fpir_1e_3: float | None = None
+    cascade_threshold_at_fpir_1e_2: float | None = None
+    cascade_threshold_at_fpir_1e_3: float | None = None
     plots: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
@@ -68,23 +86,47 @@ class IdentifyReport:
         return data
 
     def to_text(self) -> str:
-        return "\n".join([
-            f"Open-set identification, model {self.model_id}",
+        lines = [
+            "Open-set identification",
             f"  gallery            {self.gallery_size} people (one photo each)",
             f"  probes             {self.mated_probes} enrolled, {self.non_mated_probes} strangers",
+        ]
+        if self.confirm_model_id is not None:
+            assert self.cascade_rank1 is not None
+            assert self.cascade_fnir_at_fpir_1e_2 is not None
+            assert self.cascade_fnir_at_fpir_1e_3 is not None
+            assert self.cascade_threshold_at_fpir_1e_2 is not None
+            assert self.cascade_threshold_at_fpir_1e_3 is not None
+            lines += [
+                "as the door decides: the search embedder's best match is the candidate, the "
+                f"score of {self.confirm_model_id} against it decides",
+                f"  rank-1             {self.cascade_rank1 * 100:.2f} %  (the candidate is the "
+                "right person)",
+                _fnir_line("1e-2", self.cascade_fnir_at_fpir_1e_2,
+                           self.cascade_threshold_at_fpir_1e_2),
+                _fnir_line("1e-3", self.cascade_fnir_at_fpir_1e_3,
+                           self.cascade_threshold_at_fpir_1e_3),
+                f"search embedder {self.model_id} alone:",
+            ]
+        else:
+            lines.append(f"search embedder {self.model_id} (decides alone):")
+        lines += [
             f"  rank-1             {self.rank1 * 100:.2f} %",
-            f"  FNIR at FPIR 1e-2  {self.fnir_at_fpir_1e_2 * 100:.2f} %"
-            f"  (threshold {self.threshold_at_fpir_1e_2:.4f})",
-            f"  FNIR at FPIR 1e-3  {self.fnir_at_fpir_1e_3 * 100:.2f} %"
-            f"  (threshold {self.threshold_at_fpir_1e_3:.4f})",
-            f"  as the door decides (the runner-up at least {self.min_margin:.3f} behind):",
-            f"  FNIR at FPIR 1e-2  {self.door_fnir_at_fpir_1e_2 * 100:.2f} %"
-            f"  (threshold {self.door_threshold_at_fpir_1e_2:.4f})",
-            f"  FNIR at FPIR 1e-3  {self.door_fnir_at_fpir_1e_3 * 100:.2f} %"
-            f"  (threshold {self.door_threshold_at_fpir_1e_3:.4f})",
+            _fnir_line("1e-2", self.fnir_at_fpir_1e_2, self.threshold_at_fpir_1e_2),
+            _fnir_line("1e-3", self.fnir_at_fpir_1e_3, self.threshold_at_fpir_1e_3),
+            f"  with the runner-up at least {self.min_margin:.3f} behind"
+            + (" (the door's rule without a confirming embedder):"
+               if self.confirm_model_id is not None else " (as the door decides):"),
+            _fnir_line("1e-2", self.door_fnir_at_fpir_1e_2, self.door_threshold_at_fpir_1e_2),
+            _fnir_line("1e-3", self.door_fnir_at_fpir_1e_3, self.door_threshold_at_fpir_1e_3),
             f"  images with no detected face: {self.no_face} (scored on the centre crop)",
             *(f"  plot: {p}" for p in self.plots),
-        ])
+        ]
+        return "\n".join(lines)
+
+
+def _fnir_line(fpir: str, fnir: float, threshold: float) -> str:
+    return f"  FNIR at FPIR {fpir}  {fnir * 100:.2f} %  (threshold {threshold:.4f})"
 
 
 def split_folder(data_dir: Path) -> OpenSetSplit:
@@ -152,6 +194,41 @@ def open_set_scores(gallery: npt.NDArray[np.float32], gallery_ids: list[str],
     )
 
 
+def cascade_scores(gallery: npt.NDArray[np.float32], gallery_ids: list[str],
+                   mated: npt.NDArray[np.float32], mated_ids: list[str],
+                   non_mated: npt.NDArray[np.float32], *,
+                   confirm_gallery: npt.NDArray[np.float32],
+                   confirm_mated: npt.NDArray[np.float32],
+                   confirm_non_mated: npt.NDArray[np.float32]) -> OpenSetScores:
+    """Score every probe as the door's cascade does: the search embeddings' best gallery
+    match is the candidate (no threshold, no runner-up rule), and the probe's score is the
+    confirming embeddings' cosine with that candidate's template alone.
+
+    Args:
+        gallery, mated, non_mated: the search embedder's embeddings (rows as the ids).
+        confirm_gallery, confirm_mated, confirm_non_mated: the confirming embedder's, same
+            rows.
+
+    Returns:
+        Scores without margins (``fnir_at_fpir`` without ``min_margin``).
+    """
+    ids = np.array(gallery_ids)
+
+    def confirmed(probes: npt.NDArray[np.float32], confirm_probes: npt.NDArray[np.float32]
+                  ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
+        if not len(probes):
+            return np.zeros(0), np.zeros(0, np.intp)
+        candidate = (probes @ gallery.T).argmax(1)
+        score = np.sum(confirm_probes * confirm_gallery[candidate], axis=1)
+        return score.astype(np.float64), candidate
+
+    mated_score, candidate = confirmed(mated, confirm_mated)
+    stranger_score, _ = confirmed(non_mated, confirm_non_mated)
+    return OpenSetScores(mated_best=mated_score,
+                         mated_correct=ids[candidate] == np.array(mated_ids),
+                         non_mated_best=stranger_score)
+
+
 def fnir_at_fpir(scores: OpenSetScores, fpir: float, min_margin: float | None = None
                  ) -> tuple[float, float]:
     """FNIR at the threshold where the share of strangers matched is at most ``fpir``.
@@ -191,13 +268,16 @@ def det_curve(scores: OpenSetScores) -> tuple[npt.NDArray[np.float64], npt.NDArr
 
 def evaluate_identify(pipeline: FacePipeline, data_dir: Path, plot_dir: Path | None = None
                       ) -> IdentifyReport:
-    """Run the open-set protocol on a folder-per-identity data set."""
+    """Run the open-set protocol on a folder-per-identity data set (with the cascade's
+    figures when the pipeline has a confirming embedder)."""
     split = split_folder(data_dir)
     everything = split.gallery + split.mated + split.non_mated
-    embeddings, no_face, _ = embed_central_faces(pipeline, [p for _, p in everything], "identify")
+    done = embed_central(pipeline, [p for _, p in everything], "identify")
     g, m = len(split.gallery), len(split.mated)
-    scores = open_set_scores(embeddings[:g], [i for i, _ in split.gallery],
-                             embeddings[g:g + m], [i for i, _ in split.mated], embeddings[g + m:])
+    gallery_ids = [i for i, _ in split.gallery]
+    mated_ids = [i for i, _ in split.mated]
+    emb = done.search
+    scores = open_set_scores(emb[:g], gallery_ids, emb[g:g + m], mated_ids, emb[g + m:])
     fnir2, t2 = fnir_at_fpir(scores, 1e-2)
     fnir3, t3 = fnir_at_fpir(scores, 1e-3)
     door2, dt2 = fnir_at_fpir(scores, 1e-2, MIN_MARGIN)
@@ -207,15 +287,34 @@ def evaluate_identify(pipeline: FacePipeline, data_dir: Path, plot_dir: Path | N
         rank1=float(scores.mated_correct.mean()),
         fnir_at_fpir_1e_2=fnir2, fnir_at_fpir_1e_3=fnir3,
         threshold_at_fpir_1e_2=t2, threshold_at_fpir_1e_3=t3,
-        no_face=int(no_face.sum()), model_id=pipeline.model_id,
+        no_face=int(done.no_face.sum()), model_id=pipeline.model_id,
         min_margin=MIN_MARGIN, door_fnir_at_fpir_1e_2=door2, door_fnir_at_fpir_1e_3=door3,
         door_threshold_at_fpir_1e_2=dt2, door_threshold_at_fpir_1e_3=dt3,
     )
+    cascade = None
+    if done.confirm is not None and pipeline.confirm is not None:
+        c = done.confirm
+        cascade = cascade_scores(emb[:g], gallery_ids, emb[g:g + m], mated_ids, emb[g + m:],
+                                 confirm_gallery=c[:g], confirm_mated=c[g:g + m],
+                                 confirm_non_mated=c[g + m:])
+        report.confirm_model_id = pipeline.confirm.model_id
+        report.cascade_rank1 = float(cascade.mated_correct.mean())
+        report.cascade_fnir_at_fpir_1e_2, report.cascade_threshold_at_fpir_1e_2 = \
+            fnir_at_fpir(cascade, 1e-2)
+        report.cascade_fnir_at_fpir_1e_3, report.cascade_threshold_at_fpir_1e_3 = \
+            fnir_at_fpir(cascade, 1e-3)
     if plot_dir is not None:
         from turnstile.evaluation.plots import plot_det
 
         plot_dir.mkdir(parents=True, exist_ok=True)
         fpir, fnir = det_curve(scores)
+        curves = []
+        if cascade is not None:
+            cascade_fpir, cascade_fnir = det_curve(cascade)
+            curves = [(f"cascade, {model_name(report.confirm_model_id)} decides", cascade_fpir,
+                       cascade_fnir), (f"{model_name(pipeline.model_id)} best score", fpir, fnir)]
         report.plots = [str(plot_det(fpir, fnir, plot_dir / "identify_det.png",
-                                     f"Open-set identification, {g} people enrolled"))]
+                                     f"Open-set identification, {g} people enrolled",
+                                     curves=curves))]
     return report
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +20,25 @@ def _pyplot():  # type: ignore[no-untyped-def]
     return plt
 
 
-def plot_roc(genuine: npt.NDArray[np.float64], impostor: npt.NDArray[np.float64], path: Path,
-             title: str) -> Path:
-    """ROC curve (TAR against FAR, FAR on a log axis) written as PNG."""
+Scores = npt.NDArray[np.float64]
+
+
+def plot_roc(genuine: Scores, impostor: Scores, path: Path, title: str,
+             curves: Sequence[tuple[str, Scores, Scores]] = ()) -> Path:
+    """ROC curve (TAR against FAR, FAR on a log axis) written as PNG.
+
+    Args:
+        curves: ``(label, genuine, impostor)`` of each curve to draw, with a legend, instead
+            of the one of ``genuine`` and ``impostor``.
+    """
     plt = _pyplot()
-    roc = metrics.roc_curve(genuine, impostor)
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=110)
     floor = 1.0 / max(len(impostor), 1)
-    ax.plot(np.maximum(roc.far, floor), roc.tar, lw=1.8)
+    for label, gen, imp in curves or [("", genuine, impostor)]:
+        roc = metrics.roc_curve(gen, imp)
+        ax.plot(np.maximum(roc.far, floor), roc.tar, lw=1.8, label=label or None)
+    if curves:
+        ax.legend(loc="lower right")
     for far in (1e-2, 1e-3):
         ax.axvline(far, color="grey", ls=":", lw=1)
     ax.set_xscale("log")
@@ -64,12 +76,20 @@ def plot_score_histogram(genuine: npt.NDArray[np.float64], impostor: npt.NDArray
     return path
 
 
-def plot_det(fpir: npt.NDArray[np.float64], fnir: npt.NDArray[np.float64], path: Path,
-             title: str) -> Path:
-    """DET curve (FNIR against FPIR, both on log axes) written as PNG."""
+def plot_det(fpir: Scores, fnir: Scores, path: Path, title: str,
+             curves: Sequence[tuple[str, Scores, Scores]] = ()) -> Path:
+    """DET curve (FNIR against FPIR, both on log axes) written as PNG.
+
+    Args:
+        curves: ``(label, fpir, fnir)`` of each curve to draw, with a legend, instead of the
+            one of ``fpir`` and ``fnir``.
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=110)
-    ax.plot(np.maximum(fpir, 1e-5), np.maximum(fnir, 1e-5), lw=1.8)
+    for label, x, y in curves or [("", fpir, fnir)]:
+        ax.plot(np.maximum(x, 1e-5), np.maximum(y, 1e-5), lw=1.8, label=label or None)
+    if curves:
+        ax.legend(loc="lower left")
     for target in (1e-2, 1e-3):
         ax.axvline(target, color="grey", ls=":", lw=1)
     ax.set_xscale("log")

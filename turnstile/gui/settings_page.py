@@ -59,8 +59,13 @@ from turnstile.gui.dialogs import error_text
 from turnstile.gui.settings_door import DoorTestResult, save_door_config, try_door
 from turnstile.gui.tasks import run_task
 from turnstile.gui.widgets_common import MessageLabel, fixed_width
-from turnstile.matching.policy import ACCEPT_THRESHOLD, REJECT_THRESHOLD, Thresholds
-from turnstile.resources import embedder_model_id
+from turnstile.matching.policy import (
+    CONFIRM_ACCEPT_THRESHOLD,
+    CONFIRM_REJECT_THRESHOLD,
+    Thresholds,
+    default_thresholds,
+)
+from turnstile.resources import confirm_model_id
 from turnstile.services import calibration as cal
 from turnstile.services.access_log_query import EventFilter, ScoreHistogram, score_histogram
 from turnstile.services.audit import SETTINGS_CHANGE
@@ -85,6 +90,10 @@ THRESHOLD_HELP = (
     "<b>Accept</b>: a face at or above this score is recognised. <b>Reject</b>: below this it "
     "is a stranger; in between, the door asks the person to step closer. Higher numbers are "
     "stricter: fewer strangers let in, more employees asked to try again.")
+HISTOGRAM_RANGE = (0.0, 1.0)
+"""Score range of the histogram (the confirming model's cosines: strangers mostly below 0.4,
+the same person mostly above 0.5)."""
+
 HISTOGRAM_DAYS = 90
 """The score plot reads this many days of the log (recent light and camera position)."""
 SCORES_HELP = (
@@ -163,17 +172,20 @@ class SettingsPage(QWidget):
         self.ctx = ctx
         self._dirty = False
         self._loading = False
-        self._defaults = Thresholds()
+        self._defaults = default_thresholds(confirm_model_id())
         self.gallery_size: int | None = None
         """Active people, counted in the background (None until counted)."""
         self.expected: cal.ExpectedRates | None = None
         """The rates shown for the thresholds in the form (None when unknown)."""
         self.calibrate_dialog: CalibrateDialog | None = None
         self._score_model_problem = ""
+        # The thresholds here are the confirming model's: it decides at the door (the
+        # cascade); the search model's score model gives the cascade's first-stage misses.
         try:
-            self.score_model: cal.ScoreModel | None = cal.load_score_model()
+            self.score_model: cal.ScoreModel | None = cal.load_score_model(confirm_model_id())
+            self.search_model: cal.ScoreModel | None = cal.load_score_model()
         except TurnstileError as exc:
-            self.score_model = None
+            self.score_model = self.search_model = None
             self._score_model_problem = error_text(exc)
             log.warning("no expected error rates: %s", exc)
         self._build()
@@ -248,9 +260,9 @@ class SettingsPage(QWidget):
         group = QGroupBox("Recognition")
         layout = QVBoxLayout(group)
         form = _form()
-        self.accept_default = QCheckBox(f"Calibrated default ({ACCEPT_THRESHOLD:.4f})")
+        self.accept_default = QCheckBox(f"Calibrated default ({CONFIRM_ACCEPT_THRESHOLD:.4f})")
         self.accept_spin = _threshold_spin()
-        self.reject_default = QCheckBox(f"Calibrated default ({REJECT_THRESHOLD:.4f})")
+        self.reject_default = QCheckBox(f"Calibrated default ({CONFIRM_REJECT_THRESHOLD:.4f})")
         self.reject_spin = _threshold_spin()
         for check, spin in ((self.accept_default, self.accept_spin),
                             (self.reject_default, self.reject_spin)):
@@ -454,6 +466,10 @@ class SettingsPage(QWidget):
         self._loading = True
         try:
             s = self.ctx.settings
+            if s.thresholds_model != confirm_model_id():
+                # Set for another face model (another score scale): not in force; saving
+                # the form drops them.
+                s = dataclasses.replace(s, accept_threshold=None, reject_threshold=None)
             self.camera_combo.setCurrentText(s.camera_source)
             self.accept_default.setChecked(s.accept_threshold is None)
             self.accept_spin.setValue(s.accept_threshold if s.accept_threshold is not None
@@ -520,7 +536,9 @@ class SettingsPage(QWidget):
         """Read the score distributions from the log in the background."""
         db = self.ctx.db
         recent = EventFilter(start=datetime.now(UTC) - timedelta(days=HISTOGRAM_DAYS))
-        run_task(lambda: score_histogram(db, recent), self._histogram_loaded,
+        run_task(lambda: score_histogram(db, recent, score_range=HISTOGRAM_RANGE,
+                                         model_id=confirm_model_id()),
+                 self._histogram_loaded,
                  self._histogram_failed)
 
     def _histogram_loaded(self, histogram: ScoreHistogram) -> None:
@@ -559,7 +577,7 @@ class SettingsPage(QWidget):
     def refresh_gallery_size(self) -> None:
         """Count the people enrolled (and read the stored calibrated thresholds) in the
         background, then show the rates again. Call after people are added or removed."""
-        db, model_id = self.ctx.db, embedder_model_id()
+        db, model_id = self.ctx.db, confirm_model_id()
 
         def read() -> tuple[int, Thresholds]:
             return cal.gallery_size(db), load_thresholds(db, model_id)
@@ -599,7 +617,8 @@ class SettingsPage(QWidget):
             return  # the count is on its way
         accept, _ = self.form_thresholds()
         n = self.gallery_size
-        rates = cal.expected_rates(accept, max(n, 1), self.score_model, self._defaults.min_margin)
+        rates = cal.expected_rates(accept, max(n, 1), self.score_model, self._defaults.min_margin,
+                                   self.search_model)
         self.expected = rates
         people = f"{n:,} {'person' if n == 1 else 'people'} enrolled"
         if n == 0:
@@ -615,7 +634,8 @@ class SettingsPage(QWidget):
     def open_calibration(self) -> CalibrateDialog:
         """Open the calibration dialog (not modal: the form stays visible behind it)."""
         if self.calibrate_dialog is None:
-            self.calibrate_dialog = CalibrateDialog(self.ctx, self.score_model, self)
+            self.calibrate_dialog = CalibrateDialog(self.ctx, self.score_model, self,
+                                                    search_model=self.search_model)
             self.calibrate_dialog.accepted.connect(self._use_proposal)
         self.calibrate_dialog.set_gallery_size(self.gallery_size)
         self.calibrate_dialog.show()
@@ -675,6 +695,8 @@ class SettingsPage(QWidget):
             else round(self.accept_spin.value(), 4),
             reject_threshold=None if self.reject_default.isChecked()
             else round(self.reject_spin.value(), 4),
+            thresholds_model=None if self.accept_default.isChecked()
+            and self.reject_default.isChecked() else confirm_model_id(),
             frames_to_confirm=self.frames_spin.value(),
             cooldown_s=float(self.cooldown_spin.value()),
             door_name=self.door_name_edit.text().strip(),
@@ -855,11 +877,13 @@ class CalibrateDialog(QDialog):
     proposal_ready = Signal(object)
 
     def __init__(self, ctx: AppContext, score_model: cal.ScoreModel | None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *,
+                 search_model: cal.ScoreModel | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Calibrate the recognition thresholds")
         self.ctx = ctx
         self.score_model = score_model
+        self.search_model = search_model
         self.gallery_size: int | None = None
         self.proposal: cal.Proposal | None = None
         layout = QVBoxLayout(self)
@@ -918,7 +942,8 @@ class CalibrateDialog(QDialog):
             return
         target = float(self.target_combo.currentData())
         source = str(self.source_combo.currentData())
-        db, model_id, known = self.ctx.db, embedder_model_id(), self.gallery_size
+        db, model_id, known = self.ctx.db, confirm_model_id(), self.gallery_size
+        search = self.search_model
 
         def work() -> cal.Proposal:
             size = known if known is not None else cal.gallery_size(db)
@@ -926,7 +951,7 @@ class CalibrateDialog(QDialog):
             if source == "site":
                 evidence = cal.site_evidence(db, model_id)
                 used, _, _ = cal.site_score_model(model, evidence, size)
-            return cal.propose_thresholds(target, size, used)
+            return cal.propose_thresholds(target, size, used, search_model=search)
 
         self._forget()
         self.propose_button.setEnabled(False)

@@ -370,7 +370,8 @@ counted in the first bin."""
 
 
 def score_histogram(db: Database, flt: EventFilter | None = None, *, bins: int = 40,
-                    score_range: tuple[float, float] = SCORE_HISTOGRAM_RANGE) -> ScoreHistogram:
+                    score_range: tuple[float, float] = SCORE_HISTOGRAM_RANGE,
+                    model_id: str | None = None) -> ScoreHistogram:
     """Histograms of the scores of granted ("genuine") and unknown ("impostor") events.
 
     The bin of each score is computed in SQL; scores outside ``score_range`` are counted in
@@ -380,6 +381,7 @@ def score_histogram(db: Database, flt: EventFilter | None = None, *, bins: int =
         flt: which events (the decisions in it are ignored).
         bins: number of bins.
         score_range: ``(low, high)``.
+        model_id: only events decided by this face model (each model has its own scale).
     """
     low, high = score_range
     if bins < 1 or not (math.isfinite(low) and math.isfinite(high)) or high <= low:
@@ -400,6 +402,8 @@ def score_histogram(db: Database, flt: EventFilter | None = None, *, bins: int =
         select(AccessEvent.decision, bin_col, func.count()).select_from(AccessEvent), base
     ).where(AccessEvent.score.is_not(None), AccessEvent.decision.in_([GRANTED, "unknown"])
             ).group_by(AccessEvent.decision, literal_column("bin"))
+    if model_id is not None:
+        stmt = stmt.where(AccessEvent.model_id == model_id)
     genuine = [0] * bins
     impostor = [0] * bins
     with db.session() as s:

@@ -276,11 +276,12 @@ def _load(path: Path) -> ScoreModel:
 
 
 def load_score_model(model_id: str | None = None, path: Path | None = None) -> ScoreModel:
-    """The shipped score model of the embedding model in use.
+    """The shipped score model of an embedding model.
 
     Args:
-        model_id: the embedding model id it must belong to (default: the shipped
-            embedder's, :func:`turnstile.resources.embedder_model_id`).
+        model_id: the embedding model id it must belong to (default: the search
+            embedder's, :func:`turnstile.resources.embedder_model_id`; the confirming
+            embedder's, :func:`turnstile.resources.confirm_model_id`, has its own file).
         path: read this file instead of the shipped one (its sha256 is not checked).
 
     Raises:
@@ -289,7 +290,11 @@ def load_score_model(model_id: str | None = None, path: Path | None = None) -> S
             wrong): rebuild it with ``installer/make_score_model.py``.
     """
     wanted = model_id or resources.embedder_model_id()
-    model = _load(path if path is not None else resources.model_path(resources.SCORE_MODEL))
+    if path is None:
+        shipped = (resources.CONFIRM_SCORE_MODEL if wanted == resources.confirm_model_id()
+                   else resources.SCORE_MODEL)
+        path = resources.model_path(shipped)
+    model = _load(path)
     if model.model_id != wanted:
         raise CalibrationError(
             f"The score model describes the face model {model.model_id}, but this station "
@@ -301,7 +306,11 @@ def load_score_model(model_id: str | None = None, path: Path | None = None) -> S
 # --- measuring a score model -----------------------------------------------------------------
 
 GRID_LOW = 0.5
-"""Scores below this (none of LFW's 29.6 million pairs) are counted, not binned."""
+"""Scores below this (none of LFW's 29.6 million pairs) are counted, not binned (the search
+embedder's grid: dlib's cosines all lie between 0.5 and 1)."""
+CONFIRM_GRID_LOW = -1.0
+"""The confirming embedder's grid starts at the cosine's own bound: SFace's LFW scores run
+from about -0.35 to 1 (bins 0.002 wide, as fine against its spread as dlib's 0.0005)."""
 GRID_BINS = 1000
 """0.0005 wide."""
 TOP_KEPT = 5000
@@ -312,12 +321,13 @@ CHECK_FPIRS = (1e-1, 1e-2, 1e-3)
 _CHUNK = 512
 
 
-def _pair_histograms(emb: npt.NDArray[np.float32], code: npt.NDArray[np.int64]
+def _pair_histograms(emb: npt.NDArray[np.float32], code: npt.NDArray[np.int64],
+                     grid_low: float = GRID_LOW
                      ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int,
                                 npt.NDArray[np.float64]]:
     """Every unordered pair: (genuine hist, impostor hist, impostor pairs below the grid,
     the TOP_KEPT highest impostor scores, descending)."""
-    edges = np.linspace(GRID_LOW, 1.0, GRID_BINS + 1)
+    edges = np.linspace(grid_low, 1.0, GRID_BINS + 1)
     g_hist = np.zeros(GRID_BINS, np.int64)
     i_hist = np.zeros(GRID_BINS, np.int64)
     top = np.zeros(0)
@@ -329,12 +339,12 @@ def _pair_histograms(emb: npt.NDArray[np.float32], code: npt.NDArray[np.int64]
         upper = np.arange(n)[None, :] > np.arange(start, stop)[:, None]  # each pair once
         same = code[start:stop, None] == code[None, :]
         g, imp = s[upper & same], s[upper & ~same]
-        if np.any(g < GRID_LOW):
+        if np.any(g < grid_low):
             raise CalibrationError("Same-person scores below the score grid: this is not the "
                                    "face model the grid was made for.")
         g_hist += np.histogram(np.minimum(g, 1.0), edges)[0]  # 1.0 goes in the last bin
         i_hist += np.histogram(np.minimum(imp, 1.0), edges)[0]
-        below += int(np.sum(imp < GRID_LOW))
+        below += int(np.sum(imp < grid_low))
         top = np.sort(np.concatenate([top, np.sort(imp)[-TOP_KEPT:]]))[-TOP_KEPT:]
     return g_hist, i_hist, below, top[::-1]
 
@@ -381,7 +391,8 @@ def _open_set_checks(emb: npt.NDArray[np.float32], ids: list[str], model: ScoreM
 
 
 def score_model_data(emb: npt.NDArray[np.float32], ids: list[str], model_id: str, *,
-                     dataset: str, created: str) -> dict[str, Any]:
+                     dataset: str, created: str, grid_low: float = GRID_LOW
+                     ) -> dict[str, Any]:
     """Summarise embeddings of labelled photos as a score model (the JSON the shipped file
     holds): histograms of every same-person and every different-person pair, the highest
     impostor scores, the fitted tail and the open-set checks. No embedding, photo or name
@@ -391,12 +402,14 @@ def score_model_data(emb: npt.NDArray[np.float32], ids: list[str], model_id: str
         emb: (N, D) L2-normalised embeddings.
         ids: the identity of each row.
         model_id: the embedding model they were made with.
+        grid_low: where the histograms start (:data:`GRID_LOW` for the search embedder,
+            :data:`CONFIRM_GRID_LOW` for the confirming one).
 
     Raises:
         CalibrationError: too few images or pairs to fit the tail.
     """
     _, code = np.unique(np.asarray(ids), return_inverse=True)
-    g_hist, i_hist, below, top = _pair_histograms(emb, code.astype(np.int64))
+    g_hist, i_hist, below, top = _pair_histograms(emb, code.astype(np.int64), grid_low)
     total = int(i_hist.sum() + below)
     k = int(round(TAIL_FAR * total))
     if g_hist.sum() < 100 or k < 30 or k >= len(top):
@@ -409,7 +422,7 @@ def score_model_data(emb: npt.NDArray[np.float32], ids: list[str], model_id: str
         "format": FORMAT, "model_id": model_id, "dataset": dataset, "created": created,
         "recipe": "installer/make_score_model.py", "images": len(ids),
         "identities": int(code.max() + 1),
-        "grid": {"low": GRID_LOW, "high": 1.0, "bins": GRID_BINS},
+        "grid": {"low": grid_low, "high": 1.0, "bins": GRID_BINS},
         "genuine": {"pairs": int(g_hist.sum()), "below": 0, "hist": g_hist.tolist()},
         "impostor": {"pairs": total, "below": below, "hist": i_hist.tolist(),
                      "top": [round(float(v), 6) for v in top], "tail": tail},
@@ -446,18 +459,38 @@ def lfw_identities(images_dir: Path) -> tuple[list[str], list[str]]:
     return ids, paths
 
 
-def measure_score_model(pipeline: Any, lfw_dir: Path, created: str | None = None
-                        ) -> ScoreModel:
+def measure_score_model(pipeline: Any, lfw_dir: Path, created: str | None = None, *,
+                        confirm: bool = False, grid_low: float | None = None) -> ScoreModel:
     """Embed every image of ``lfw_dir/images`` with ``pipeline`` and build its score model
-    (about 2 minutes for LFW on 2 cores)."""
-    from turnstile.evaluation.lfw import embed_central_faces
+    (about 2 minutes for LFW on 2 cores; 4 with ``confirm``).
+
+    Args:
+        confirm: the score model of the pipeline's confirming embedder (SFace) instead of
+            its search embedder.
+        grid_low: where the histograms start (default :data:`GRID_LOW`, or
+            :data:`CONFIRM_GRID_LOW` with ``confirm``).
+
+    Raises:
+        CalibrationError: ``confirm`` and the pipeline has no confirming embedder.
+    """
+    from turnstile.evaluation.lfw import embed_central, embed_central_faces
 
     ids, paths = lfw_identities(lfw_dir / "images")
-    emb, no_face, _ = embed_central_faces(pipeline, paths, "LFW")
+    if confirm:
+        if pipeline.confirm is None:
+            raise CalibrationError("This pipeline has no confirming embedder.")
+        done = embed_central(pipeline, paths, "LFW")
+        assert done.confirm is not None
+        emb, no_face, model_id = done.confirm, done.no_face, pipeline.confirm.model_id
+    else:
+        emb, no_face, _ = embed_central_faces(pipeline, paths, "LFW")
+        model_id = pipeline.model_id
+    if grid_low is None:
+        grid_low = CONFIRM_GRID_LOW if confirm else GRID_LOW
     data = score_model_data(
-        emb, ids, pipeline.model_id, created=created or utcnow().strftime("%Y-%m-%d"),
+        emb, ids, model_id, created=created or utcnow().strftime("%Y-%m-%d"),
         dataset=f"{lfw_dir}: {len(paths)} images, every pair ({int(no_face.sum())} without "
-                "a detected face, embedded from a centre crop)")
+                "a detected face, embedded from a centre crop)", grid_low=grid_low)
     return ScoreModel.from_json(data)
 
 
@@ -478,10 +511,13 @@ def _check_size(gallery_size: int) -> None:
 
 
 def expected_rates(threshold: float, gallery_size: int, score_model: ScoreModel,
-                   min_margin: float = MIN_MARGIN) -> ExpectedRates:
+                   min_margin: float = MIN_MARGIN,
+                   search_model: ScoreModel | None = None) -> ExpectedRates:
     """Expected error rates at ``threshold`` with ``gallery_size`` people enrolled.
 
-    With nobody enrolled nobody is let in: FPIR 0 and FNIR 1.
+    With nobody enrolled nobody is let in: FPIR 0 and FNIR 1. With ``search_model``, the
+    rates of the cascade (:func:`cascade_fnir`; ``score_model`` is then the confirming
+    model's and its FPIR the cascade's upper bound, ``min_margin`` is not used).
 
     Raises:
         CalibrationError: a negative gallery size.
@@ -491,8 +527,29 @@ def expected_rates(threshold: float, gallery_size: int, score_model: ScoreModel,
     frr = float(score_model.frr(threshold))
     if gallery_size == 0:
         return ExpectedRates(far, 0.0, 1.0, frr)
-    return ExpectedRates(far, float(score_model.fpir(threshold, gallery_size)),
-                         score_model.fnir(threshold, gallery_size, min_margin), frr)
+    fnir = (cascade_fnir(threshold, gallery_size, score_model, search_model)
+            if search_model is not None
+            else score_model.fnir(threshold, gallery_size, min_margin))
+    return ExpectedRates(far, float(score_model.fpir(threshold, gallery_size)), fnir, frr)
+
+
+def search_miss(gallery_size: int, search_model: ScoreModel) -> float:
+    """The cascade's first stage: the share of looks at an enrolled person in which the
+    search model's best candidate among ``gallery_size`` people is someone else (no
+    threshold, no margin: ``1 - sum_s P_genuine(s) (1 - FAR(s)) ** (N - 1)``)."""
+    return search_model.fnir(search_model.low + search_model.genuine_shift, gallery_size, 0.0)
+
+
+def cascade_fnir(threshold: float, gallery_size: int, confirm_model: ScoreModel,
+                 search_model: ScoreModel) -> float:
+    """The cascade's FNIR per look: the search model names someone else, or the confirming
+    model scores the right person below ``threshold``; the two taken as independent
+    (``1 - (1 - search miss) (1 - FRR(t))``). It errs high: on the LFW open set (1,559
+    people, the shipped accept threshold) it predicts 16.4 % (search miss 12.7 %) against
+    9.9 % measured (8.1 %): the search model's scores of one probe against many people are
+    correlated, which the formula ignores."""
+    miss = search_miss(gallery_size, search_model)
+    return float(1.0 - (1.0 - miss) * (1.0 - float(confirm_model.frr(threshold))))
 
 
 def threshold_for_fpir(target_fpir: float, gallery_size: int, score_model: ScoreModel) -> float:
@@ -564,7 +621,8 @@ class Proposal:
 
 
 def propose_thresholds(target_fpir: float, gallery_size: int, score_model: ScoreModel,
-                       min_margin: float = MIN_MARGIN) -> Proposal:
+                       min_margin: float = MIN_MARGIN,
+                       search_model: ScoreModel | None = None) -> Proposal:
     """Accept and reject thresholds for ``target_fpir`` per stranger visit.
 
     The accept threshold is the lowest meeting the target, rounded up to 4 decimals; the
@@ -581,20 +639,22 @@ def propose_thresholds(target_fpir: float, gallery_size: int, score_model: Score
     verify = _round_up(threshold_for_fpir(target_fpir, 1, score_model))
     return Proposal(
         gallery_size=gallery_size, target_fpir=target_fpir, accept=accept, reject=reject,
-        at_size=expected_rates(accept, n, score_model, min_margin),
-        at_10x=expected_rates(accept, n * 10, score_model, min_margin),
+        at_size=expected_rates(accept, n, score_model, min_margin, search_model),
+        at_10x=expected_rates(accept, n * 10, score_model, min_margin, search_model),
         verify_threshold=verify, verify_frr=float(score_model.frr(verify)),
         source=score_model.source,
     )
 
 
 def max_gallery_for(target_fpir: float, max_fnir: float, score_model: ScoreModel,
-                    min_margin: float = MIN_MARGIN, limit: int = 10_000_000) -> int:
+                    min_margin: float = MIN_MARGIN, limit: int = 10_000_000,
+                    search_model: ScoreModel | None = None) -> int:
     """The largest number of people for which 1:N still meets ``target_fpir`` with an FNIR
-    per look of at most ``max_fnir`` (0 when not even one person does)."""
+    per look of at most ``max_fnir`` (0 when not even one person does); with
+    ``search_model``, for the cascade."""
     def ok(n: int) -> bool:
         t = threshold_for_fpir(target_fpir, n, score_model)
-        return score_model.fnir(t, n, min_margin) <= max_fnir
+        return expected_rates(t, n, score_model, min_margin, search_model).fnir <= max_fnir
 
     if not ok(1):
         return 0
