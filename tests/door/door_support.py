@@ -213,6 +213,12 @@ def empty_frames(n_frames: int, seed: int = 1):
     return [background(rng) for _ in range(n_frames)]
 
 
+def enroll(ctx, photo, number, name):
+    """Enroll a person from a photo (with consent); their employee id."""
+    return ctx.enrollment.enroll(photo, employee_number=number, name=name, consent=True
+                                 ).employee_id
+
+
 class LoggedEvent(NamedTuple):
     """An access event as a test reads it back from the database."""
 

@@ -10,37 +10,18 @@ from door_support import (
     RecordingDoor,
     StationRig,
     empty_frames,
+    enroll,
     passage_frames,
     write_video,
 )
 from sqlalchemy import update
 
-from turnstile.app import AppContext
-from turnstile.config import Settings
 from turnstile.door.station import DoorStation, load_snapshot
 from turnstile.matching.door_policy import FACE_NOT_CLAIMED, DoorPolicy
 from turnstile.matching.policy import Thresholds
 from turnstile.resources import confirm_model_id, embedder_model_id
 from turnstile.storage import repositories as repo
 from turnstile.storage.models import AccessEvent, FaceTemplate
-
-
-@pytest.fixture
-def ctx(tmp_path, photo_pipeline):
-    context = AppContext(Settings(), database_url="sqlite:///" + str(tmp_path / "t.db"))
-    context._photo_pipeline = photo_pipeline  # share the loaded models between tests
-    yield context
-    context.close()
-
-
-@pytest.fixture
-def people(shared_data):
-    return shared_data / "people"
-
-
-def enroll(ctx, photo, number, name):
-    return ctx.enrollment.enroll(photo, employee_number=number, name=name, consent=True
-                                 ).employee_id
 
 
 def events(ctx):

@@ -9,25 +9,18 @@ from datetime import UTC
 
 import cv2
 import pytest
-from door_support import FPS, Portrait, StationRig, empty_frames, passage_frames, write_video
+from door_support import (
+    FPS,
+    Portrait,
+    StationRig,
+    empty_frames,
+    enroll,
+    passage_frames,
+    write_video,
+)
 
-from turnstile.app import AppContext
-from turnstile.config import Settings
 from turnstile.door.liveness_gate import build_door_liveness
 from turnstile.matching.door_policy import DoorState
-
-
-@pytest.fixture
-def ctx(tmp_path, photo_pipeline):
-    context = AppContext(Settings(), database_url="sqlite:///" + str(tmp_path / "t.db"))
-    context._photo_pipeline = photo_pipeline
-    yield context
-    context.close()
-
-
-def enroll(ctx, photo, number, name):
-    return ctx.enrollment.enroll(photo, employee_number=number, name=name, consent=True
-                                 ).employee_id
 
 
 def rig_for(ctx, pipeline, *, mode="passive", attempts=3, lockout_min=10.0):

@@ -7,22 +7,12 @@ from __future__ import annotations
 import pytest
 from door_support import FPS, Portrait, RecordingDoor, empty_frames, passage_frames
 
-from turnstile.app import AppContext
 from turnstile.capture.base import CapturedFrame
-from turnstile.config import Settings
 from turnstile.door import DoorCommander
 from turnstile.door.station import DoorStation, load_snapshot
 from turnstile.matching.door_policy import ASK_FOR_BADGE, DoorPolicy, DoorState
 from turnstile.services.access_log import EventWriter
 from turnstile.storage import repositories as repo
-
-
-@pytest.fixture
-def ctx(tmp_path, photo_pipeline):
-    context = AppContext(Settings(), database_url="sqlite:///" + str(tmp_path / "t.db"))
-    context._photo_pipeline = photo_pipeline
-    yield context
-    context.close()
 
 
 @pytest.fixture

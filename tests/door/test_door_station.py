@@ -9,13 +9,12 @@ from door_support import (
     RecordingDoor,
     StationRig,
     empty_frames,
+    enroll,
     passage_frames,
     two_people_frames,
     write_video,
 )
 
-from turnstile.app import AppContext
-from turnstile.config import Settings
 from turnstile.door.station import load_face_crop
 from turnstile.matching.door_policy import DoorState
 from turnstile.storage import repositories as repo
@@ -27,22 +26,7 @@ def recording_door() -> RecordingDoor:
     return RecordingDoor()
 
 
-@pytest.fixture
-def ctx(tmp_path, photo_pipeline):
-    context = AppContext(Settings(), database_url="sqlite:///" + str(tmp_path / "t.db"))
-    context._photo_pipeline = photo_pipeline  # share the loaded models between tests
-    yield context
-    context.close()
 
-
-@pytest.fixture
-def people(shared_data):
-    return shared_data / "people"
-
-
-def enroll(ctx, photo, number, name):
-    return ctx.enrollment.enroll(photo, employee_number=number, name=name, consent=True
-                                 ).employee_id
 
 
 def test_enrolled_person_opens_the_door_once_per_passage(ctx, pipeline, people, tmp_path,
