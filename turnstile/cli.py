@@ -316,9 +316,9 @@ def _add_eval_parsers(verbs: Any) -> None:
     ident = ev_verbs.add_parser(
         "identify", help="open-set 1:N identification (FNIR at FPIR)",
         description="Open-set identification as the door decides: the search embedder's "
-                    "best match is the candidate and the confirming embedder's (SFace) score "
-                    "against it decides (cascade_* in --json); then the search embedder's own "
-                    "figures, on the best score and with the runner-up margin.")
+                    "best matches are the candidates and the confirming embedder's (SFace) "
+                    "best score against them decides (cascade_* in --json); then the search "
+                    "embedder's own figures, on the best score and with the runner-up margin.")
     ident.add_argument("data_dir", type=Path, help="a folder per identity, images inside")
     ident.add_argument("--json", action="store_true", help="print one JSON object")
     ident.add_argument("--plots", type=Path, default=Path("."),

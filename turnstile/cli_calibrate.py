@@ -73,8 +73,8 @@ def _text(p: Proposal, model: ScoreModel) -> str:
         f"  accept threshold  {p.accept:.4f}",
         f"  reject threshold  {p.reject:.4f}   (between the two: \"step closer\")",
         f"  expected FPIR     {p.at_size.fpir:.2e}   false accepts per stranger visit (at "
-        "most: the door's search names one candidate, and the model that decides compares "
-        "the face with that one person only)",
+        "most: the door's search shortlists a few candidates, and the model that decides "
+        "compares the face with those people only)",
         f"  expected FNIR     {p.at_size.fnir * 100:.1f} %     enrolled people not "
         "recognised per look",
         "",

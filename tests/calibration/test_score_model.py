@@ -180,3 +180,26 @@ def test_score_model_data_from_embeddings() -> None:
     assert model.identities == 200
     # Same-person pairs score higher than different-person pairs.
     assert float(model.frr(0.97)) < 0.5 < 1 - float(model.far(0.97))
+
+
+def test_the_cascade_misses_fewer_with_a_longer_shortlist(score_model: ScoreModel) -> None:
+    """The first stage of the cascade: with one candidate it is the search model's rank-1
+    miss (the 1:N formula with no threshold and no margin); every extra candidate helps;
+    with fewer people than candidates nobody is left off."""
+    one = cal.search_miss(1559, score_model, 1)
+    assert one == pytest.approx(score_model.fnir(score_model.low, 1559, 0.0))
+    misses = [cal.search_miss(1559, score_model, k) for k in (1, 3, 5, 10)]
+    assert misses == sorted(misses, reverse=True) and misses[-1] < misses[0] / 4
+    assert cal.search_miss(4, score_model, 5) == 0.0
+    assert cal.search_miss(10_000, score_model, 5) > cal.search_miss(100, score_model, 5)
+
+
+def test_the_cascades_rates_combine_both_models(score_model: ScoreModel) -> None:
+    confirm = cal.load_score_model(resources.confirm_model_id())
+    rates = cal.expected_rates(0.4958, 1559, confirm, 0.0, score_model)
+    miss = cal.search_miss(1559, score_model)
+    assert rates.fnir == pytest.approx(1 - (1 - miss) * (1 - rates.frr))
+    assert rates.fpir == pytest.approx(float(confirm.fpir(0.4958, 1559)))  # the bound
+    # measured on the LFW open set at this threshold: 6.1 % of probes missed, 0.70 % of
+    # strangers accepted (the bound says at most 0.94 %)
+    assert 0.04 < rates.fnir < 0.10 and rates.fpir < 0.0100

@@ -85,10 +85,10 @@ def test_open_set_rates_as_the_door_decides_with_the_runner_up_margin():
     assert fnir == pytest.approx(2 / 3)
 
 
-def test_cascade_scores_take_the_confirming_score_of_the_search_candidate_only():
-    """As the door decides with a confirming embedder: the search embedder's best match is
-    the candidate, and the confirming embedder's score against THAT person decides, however
-    well the probe matches someone else there."""
+def test_cascade_scores_take_the_confirming_score_of_the_search_candidates_only():
+    """As the door decides with a confirming embedder: the search embedder's best matches
+    are the candidates, and the confirming embedder's score against THOSE people decides,
+    however well the probe matches someone else there."""
     from turnstile.evaluation.identify import cascade_scores, fnir_at_fpir
 
     search_gallery = np.eye(3, 4, dtype=np.float32)  # ann, bob, cy
@@ -106,7 +106,8 @@ def test_cascade_scores_take_the_confirming_score_of_the_search_candidate_only()
     confirm_strangers = np.stack([unit(1, 0, 0, 0)])  # like cy in the confirming space
     scores = cascade_scores(search_gallery, ["ann", "bob", "cy"], mated, ["ann", "bob", "cy"],
                             strangers, confirm_gallery=confirm_gallery,
-                            confirm_mated=confirm_mated, confirm_non_mated=confirm_strangers)
+                            confirm_mated=confirm_mated, confirm_non_mated=confirm_strangers,
+                            shortlist=1)
     assert scores.mated_correct.tolist() == [True, False, True]
     # bob's probe is scored against ann's confirming template (0), not his own (1)
     assert scores.mated_best == pytest.approx([0.995, 0.0, 0.6], abs=1e-3)
@@ -116,6 +117,14 @@ def test_cascade_scores_take_the_confirming_score_of_the_search_candidate_only()
     fnir, threshold = fnir_at_fpir(scores, 0.0)
     assert threshold == pytest.approx(0.0)
     assert fnir == pytest.approx(1 / 3)  # only bob, whose candidate is wrong
+    # With the search's best two as candidates, bob (second for the search) is found: the
+    # confirming embedder scores him 1 against ann's 0.
+    two = cascade_scores(search_gallery, ["ann", "bob", "cy"], mated, ["ann", "bob", "cy"],
+                         strangers, confirm_gallery=confirm_gallery,
+                         confirm_mated=confirm_mated, confirm_non_mated=confirm_strangers,
+                         shortlist=2)
+    assert two.mated_correct.tolist() == [True, True, True]
+    assert two.mated_best[1] == pytest.approx(1.0)
 
 
 def test_reports_say_which_model_decides():

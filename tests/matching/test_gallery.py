@@ -74,3 +74,23 @@ def test_wrong_length_embedding_is_refused():
     gallery = Gallery(128)
     with pytest.raises(ValueError, match="128"):
         gallery.identify(np.ones(64, np.float32))
+
+
+def test_shortlist_names_the_best_people_once_each_best_first():
+    rng = np.random.default_rng(7)
+    people = _unit(rng, 300)
+    # three templates for each of the first 50 people, one for the others
+    rows = np.concatenate([people, *(_near(p, rng, 0.02)[None] for p in people[:50]),
+                           *(_near(p, rng, 0.02)[None] for p in people[:50])])
+    owners = np.concatenate([np.arange(300), np.arange(50), np.arange(50)])
+    gallery = Gallery.from_arrays(np.arange(len(rows)), owners, rows)
+    probe = _near(people[10], rng, 0.05)
+    best = gallery.shortlist(probe, 5)
+    assert [e for e, _ in best][0] == 10
+    assert len({e for e, _ in best}) == 5
+    per_person = {e: float((rows[owners == e] @ probe).max()) for e in range(300)}
+    expected = sorted(per_person.items(), key=lambda item: -item[1])[:5]
+    assert [e for e, _ in best] == [e for e, _ in expected]
+    assert [s for _, s in best] == pytest.approx([s for _, s in expected], abs=1e-5)
+    assert len(gallery.shortlist(probe, 1000)) == 300  # no more than there are people
+    assert Gallery(128).shortlist(probe, 5) == []

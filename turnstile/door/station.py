@@ -53,11 +53,11 @@ LOCKOUT_HISTORY_S = 24 * 3600.0
 """How far back the access log is read to restore spoof counts and lockouts at start."""
 
 CONFIRM_RECHECK_S = 0.1
-"""A face the confirming embedder did not accept is confirmed again after this long (the
-person may be closer or facing the camera better); one it accepted is not confirmed again
-while it stays in view as the same candidate. So the slower embedder runs once per
-decision for an employee, never on every frame; and the frames an "unknown" decision needs
-(6 at 30 fps by default) rest on at least two of its runs, not on one."""
+"""A face the confirming embedder did not accept is embedded by it again after this long
+(the person may be closer or facing the camera better); one it accepted is not embedded
+again while it stays in view. So the slower embedder runs once per decision for an
+employee, never on every frame; and the frames an "unknown" decision needs (6 at 30 fps by
+default) rest on at least two of its runs, not on one."""
 
 CONFIRM_RECHECK_DECIDED_S = 0.5
 """The same, once the door has turned the face away as unknown (it stays in view): checked
@@ -66,14 +66,15 @@ less often, still often enough for a denial to be followed by a grant if it was 
 
 @dataclass
 class _ConfirmMemo:
-    """The confirming embedder's last answer, for the face being followed."""
+    """The confirming embedder's embedding of the face being followed."""
 
-    key: tuple[str, int]
+    kind: str  # "identify" or "claim"
     generation: int
     box: Box
     seen: float
     checked: float
-    recognition: Recognition
+    embedding: Embedding
+    accepted: bool
 
 
 @dataclass(frozen=True)
@@ -430,44 +431,40 @@ class DoorStation:
             claimed = self._claim.employee_id
             if confirm and snapshot.can_confirm(claimed):
                 return self._confirmed(
-                    ("claim", claimed), snapshot, image, face, t, one_thread,
+                    "claim", snapshot, image, face, t, one_thread,
                     lambda emb: snapshot.verify_claim(claimed, face.embedding,  # type: ignore[arg-type]
                                                       confirm_embedding=emb))
             return snapshot.verify_claim(claimed, face.embedding)
         if confirm:
-            candidate = snapshot.candidate(face.embedding)
-            if candidate.employee_id is not None and snapshot.can_confirm(candidate.employee_id):
+            candidates = snapshot.shortlist(face.embedding)
+            if candidates and snapshot.can_confirm(candidates[0][0]):
                 return self._confirmed(
-                    ("identify", candidate.employee_id), snapshot, image, face, t, one_thread,
-                    lambda emb: snapshot.confirm_candidate(candidate, emb))
+                    "identify", snapshot, image, face, t, one_thread,
+                    lambda emb: snapshot.confirm_candidates(candidates, emb))
         return snapshot.recognise(face.embedding)
 
-    def _confirmed(self, key: tuple[str, int], snapshot: GallerySnapshot, image: Frame,
-                   face: Face, t: float, one_thread: bool,
+    def _confirmed(self, kind: str, snapshot: GallerySnapshot, image: Frame, face: Face,
+                   t: float, one_thread: bool,
                    judge: Callable[[Embedding], Recognition]) -> Recognition:
-        """The confirming embedder's answer for this face, from memory while the same face
-        (box overlap, no gap) is in view: an accept as long as the search model keeps naming
-        the same candidate; anything else until it is :data:`CONFIRM_RECHECK_S` old, whoever
-        the search model names meanwhile (a stranger's best candidate may change from frame
-        to frame). Otherwise the confirming embedder runs again."""
+        """Judge this face on the confirming embedder's embedding of it, computed again only
+        when needed: while the same face (box overlap, no gap) stays in view, its embedding
+        is kept once it was accepted, and otherwise for :data:`CONFIRM_RECHECK_S`. Each frame
+        is still judged against that frame's shortlist (microseconds)."""
         memo = self._memo
-        if memo is not None and memo.key[0] == key[0] \
-                and memo.generation == snapshot.generation \
+        if memo is not None and memo.kind == kind and memo.generation == snapshot.generation \
                 and 0.0 <= t - memo.seen <= self.policy.max_gap_s \
                 and iou(memo.box, face.box) >= SAME_TRACK_MIN_IOU:
-            r = memo.recognition
-            accepted = r.threshold is not None and r.score >= r.threshold
             recheck_s = CONFIRM_RECHECK_DECIDED_S if self.policy.passage == \
                 self._turned_away else CONFIRM_RECHECK_S
-            if (accepted and memo.key == key) or \
-                    (not accepted and t - memo.checked < recheck_s):
+            if memo.accepted or t - memo.checked < recheck_s:
                 memo.box, memo.seen = face.box, t
-                return r
+                return judge(memo.embedding)
         embedding = self.pipeline.confirm_embed(image, face, one_thread)
         self.confirm_runs += 1
         assert embedding is not None
         recognition = judge(embedding)
-        self._memo = _ConfirmMemo(key, snapshot.generation, face.box, t, t, recognition)
+        accepted = recognition.threshold is not None and recognition.score >= recognition.threshold
+        self._memo = _ConfirmMemo(kind, snapshot.generation, face.box, t, t, embedding, accepted)
         return recognition
 
     def _read_lockout_log(self) -> None:

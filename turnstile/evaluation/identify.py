@@ -10,12 +10,13 @@ terms of NIST FRVT 1:N:
   to someone, the share of mated probes that are not matched to the right person above it.
 
 With a confirming embedder in the pipeline, the figures "as the door decides" are the
-cascade's (``cascade_*``): the search embedder's best match over the whole gallery is the
-candidate, and the confirming embedder's score of the probe against that candidate alone
-decides (no runner-up rule). The search embedder's own figures are given as well, on the best
-score alone (the usual protocol) and with the runner-up rule the door applies when it has no
-confirming embedder (``door_*``): a match also needs the runner-up (the best other person) at
-least :data:`~turnstile.matching.policy.MIN_MARGIN` behind
+cascade's (``cascade_*``): the search embedder's best matches over the whole gallery are the
+candidates (:data:`~turnstile.matching.cascade.SHORTLIST`), and the confirming embedder's
+best score of the probe against those candidates alone decides (no runner-up rule). The
+search embedder's own figures are given as well, on the best score alone (the usual
+protocol) and with the runner-up rule the door applies when it has no confirming embedder
+(``door_*``): a match also needs the runner-up (the best other person) at least
+:data:`~turnstile.matching.policy.MIN_MARGIN` behind
 (:func:`~turnstile.matching.policy.decide`).
 """
 
@@ -30,6 +31,7 @@ import numpy.typing as npt
 
 from turnstile.errors import TurnstileError
 from turnstile.evaluation.lfw import embed_central, model_name
+from turnstile.matching.cascade import SHORTLIST
 from turnstile.matching.policy import MIN_MARGIN
 from turnstile.vision.pipeline import FacePipeline
 
@@ -71,7 +73,8 @@ class IdentifyReport:
     confirm_model_id: str | None = None
     """The confirming embedder whose score decides in the cascade (None: no cascade)."""
     cascade_rank1: float | None = None
-    """Share of mated probes whose candidate is the right person: the search's rank-1."""
+    """Share of mated probes for which the confirming embedder's pick among the shortlisted
+    candidates is the right person."""
     cascade_fnir_at_fpir_1e_2: float | None = None
     cascade_fnir_at_fpir_1e_3: float | None = None
     cascade_threshold_at_fpir_1e_2: float | None = None
@@ -98,10 +101,10 @@ class IdentifyReport:
             assert self.cascade_threshold_at_fpir_1e_2 is not None
             assert self.cascade_threshold_at_fpir_1e_3 is not None
             lines += [
-                "as the door decides: the search embedder's best match is the candidate, the "
-                f"score of {self.confirm_model_id} against it decides",
-                f"  rank-1             {self.cascade_rank1 * 100:.2f} %  (the candidate is the "
-                "right person)",
+                f"as the door decides: the search embedder's best {SHORTLIST} matches are the "
+                f"candidates, the best score of {self.confirm_model_id} against them decides",
+                f"  rank-1             {self.cascade_rank1 * 100:.2f} %  (the candidate chosen "
+                "is the right person)",
                 _fnir_line("1e-2", self.cascade_fnir_at_fpir_1e_2,
                            self.cascade_threshold_at_fpir_1e_2),
                 _fnir_line("1e-3", self.cascade_fnir_at_fpir_1e_3,
@@ -199,28 +202,36 @@ def cascade_scores(gallery: npt.NDArray[np.float32], gallery_ids: list[str],
                    non_mated: npt.NDArray[np.float32], *,
                    confirm_gallery: npt.NDArray[np.float32],
                    confirm_mated: npt.NDArray[np.float32],
-                   confirm_non_mated: npt.NDArray[np.float32]) -> OpenSetScores:
-    """Score every probe as the door's cascade does: the search embeddings' best gallery
-    match is the candidate (no threshold, no runner-up rule), and the probe's score is the
-    confirming embeddings' cosine with that candidate's template alone.
+                   confirm_non_mated: npt.NDArray[np.float32],
+                   shortlist: int = SHORTLIST) -> OpenSetScores:
+    """Score every probe as the door's cascade does: the search embeddings' ``shortlist``
+    best gallery matches are the candidates (no threshold, no runner-up rule), and the
+    probe's score is the best of the confirming embeddings' cosines with those candidates'
+    templates; the candidate it belongs to is the answer.
 
     Args:
-        gallery, mated, non_mated: the search embedder's embeddings (rows as the ids).
+        gallery, mated, non_mated: the search embedder's embeddings (rows as the ids, one
+            row per person).
         confirm_gallery, confirm_mated, confirm_non_mated: the confirming embedder's, same
             rows.
+        shortlist: how many candidates (see :data:`~turnstile.matching.cascade.SHORTLIST`).
 
     Returns:
         Scores without margins (``fnir_at_fpir`` without ``min_margin``).
     """
     ids = np.array(gallery_ids)
+    k = max(1, min(shortlist, len(gallery)))
 
     def confirmed(probes: npt.NDArray[np.float32], confirm_probes: npt.NDArray[np.float32]
                   ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
         if not len(probes):
             return np.zeros(0), np.zeros(0, np.intp)
-        candidate = (probes @ gallery.T).argmax(1)
-        score = np.sum(confirm_probes * confirm_gallery[candidate], axis=1)
-        return score.astype(np.float64), candidate
+        search = probes @ gallery.T
+        candidates = np.argpartition(-search, k - 1, axis=1)[:, :k]
+        scores = np.einsum("pd,pkd->pk", confirm_probes, confirm_gallery[candidates])
+        best = scores.argmax(1)
+        rows = np.arange(len(probes))
+        return scores[rows, best].astype(np.float64), candidates[rows, best]
 
     mated_score, candidate = confirmed(mated, confirm_mated)
     stranger_score, _ = confirmed(non_mated, confirm_non_mated)

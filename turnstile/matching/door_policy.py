@@ -40,8 +40,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from turnstile.matching.cascade import confirm_decision, confirm_score
-from turnstile.matching.gallery import Gallery, Match
+from turnstile.matching.cascade import (
+    SHORTLIST,
+    best_confirmed,
+    confirm_decision,
+    confirm_score,
+)
+from turnstile.matching.gallery import Gallery
 from turnstile.matching.policy import Outcome, Thresholds, decide
 from turnstile.vision.quality import Problem
 from turnstile.vision.types import Box, Embedding
@@ -162,27 +167,29 @@ class GallerySnapshot:
         """Whether the confirming embedder decides (for people who have its template)."""
         return self.confirm is not None and self.confirm_thresholds is not None
 
-    def candidate(self, embedding: Embedding) -> Match:
-        """The cascade's first stage: the best-scoring person among everyone enrolled."""
-        return self.everyone.identify(embedding)
+    def shortlist(self, embedding: Embedding) -> list[tuple[int, float]]:
+        """The cascade's first stage: the best-scoring people among everyone enrolled
+        (:data:`~turnstile.matching.cascade.SHORTLIST` of them, best first)."""
+        return self.everyone.shortlist(embedding, SHORTLIST)
 
     def can_confirm(self, employee_id: int | None) -> bool:
         """Whether the confirming embedder can decide for this person."""
         return self.cascade and employee_id is not None and self.confirm is not None \
             and self.confirm.has_employee(employee_id)
 
-    def confirm_candidate(self, candidate: Match, embedding: Embedding,
-                          now: datetime | None = None) -> Recognition:
+    def confirm_candidates(self, candidates: list[tuple[int, float]], embedding: Embedding,
+                           now: datetime | None = None) -> Recognition:
         """The cascade's second stage: the confirming embedder's ``embedding`` of the face is
-        compared with the candidate only; its score decides (see ``matching.cascade``)."""
+        compared with the shortlisted people only; the best of those scores decides (see
+        ``matching.cascade``)."""
         assert self.confirm_thresholds is not None
         th = self.confirm_thresholds
-        score = confirm_score(self.confirm, candidate.employee_id, embedding)
-        if score is None:
-            raise ValueError("the candidate has no confirming template")
-        decision = confirm_decision(candidate, score, th)
+        best = best_confirmed(self.confirm, candidates, embedding)
+        if best is None:
+            raise ValueError("no shortlisted person has a confirming template")
+        decision = confirm_decision(best[0], best[1], th)
         if decision.outcome is not Outcome.MATCH or decision.employee_id is None:
-            return Recognition(decision.outcome, decision.employee_id, score, decision.margin,
+            return Recognition(decision.outcome, decision.employee_id, decision.score, 0.0,
                                threshold=th.accept, confirmed=True)
         person = self.people.get(decision.employee_id)
         if person is None:
@@ -191,7 +198,7 @@ class GallerySnapshot:
             refusal = person.refusal(now)
             if refusal is None and not self._allowed_now(decision.employee_id):
                 refusal = "not allowed at this time"
-        return Recognition(Outcome.MATCH, decision.employee_id, score, decision.margin,
+        return Recognition(Outcome.MATCH, decision.employee_id, decision.score, 0.0,
                            refusal, th.accept, True)
 
     def _allowed_now(self, employee_id: int) -> bool:

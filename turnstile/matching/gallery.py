@@ -229,6 +229,35 @@ class Gallery:
                 second = -1.0
             return Match(best_employee, int(self._template[best]), best_score, second)
 
+    def shortlist(self, embedding: Embedding, k: int) -> list[tuple[int, float]]:
+        """The ``k`` best-scoring people, best first: ``(employee id, best score)``."""
+        vector = self._check(embedding)
+        with self._lock:
+            n = self._size
+            if n == 0 or k < 1:
+                return []
+            scores = _matvec(self._matrix[:n], vector)
+            employees = self._employee[:n]
+            out: list[tuple[int, float]] = []
+            # Rows of one person are few (usually one, fused): take the top rows in order
+            # and skip repeated people until k distinct ones are found.
+            take = min(n, 4 * k)
+            while True:
+                top = np.argpartition(-scores, take - 1)[:take] if take < n else np.arange(n)
+                top = top[np.argsort(-scores[top], kind="stable")]
+                seen: set[int] = set()
+                out = []
+                for row in top.tolist():
+                    employee = int(employees[row])
+                    if employee not in seen:
+                        seen.add(employee)
+                        out.append((employee, float(scores[row])))
+                        if len(out) == k:
+                            return out
+                if take >= n:
+                    return out
+                take = min(n, take * 4)
+
     def verify(self, employee_id: int, embedding: Embedding) -> float:
         """Is this that person? The best score over that person's templates
         (-1 when the person has none in the gallery)."""

@@ -7,7 +7,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from turnstile.errors import MultipleFacesError, NoFaceError
-from turnstile.matching.cascade import confirm_decision, confirm_score
+from turnstile.matching.cascade import (
+    SHORTLIST,
+    best_confirmed,
+    confirm_decision,
+    confirm_score,
+)
 from turnstile.matching.gallery import Gallery
 from turnstile.matching.policy import (
     Identification,
@@ -191,12 +196,14 @@ class RecognitionService:
         """Identify among the people allowed in now; when that finds nobody, look among
         everyone enrolled so a suspended or expired person is told why. With
         ``confirm_embedding``, by the cascade when the candidate has a confirming template."""
-        if confirm_embedding is not None and self.confirm_thresholds is not None:
-            candidate = self.galleries.everyone.identify(embedding)
-            score = confirm_score(self._confirm_gallery(), candidate.employee_id,
-                                  confirm_embedding)
-            if score is not None:
-                found = confirm_decision(candidate, score, self.confirm_thresholds)
+        confirm = self._confirm_gallery()
+        if confirm_embedding is not None and self.confirm_thresholds is not None \
+                and confirm is not None:
+            candidates = self.galleries.everyone.shortlist(embedding, SHORTLIST)
+            best = best_confirmed(confirm, candidates, confirm_embedding) \
+                if candidates and confirm.has_employee(candidates[0][0]) else None
+            if best is not None:
+                found = confirm_decision(best[0], best[1], self.confirm_thresholds)
                 th = self.confirm_thresholds
                 if found.outcome is not Outcome.MATCH or found.employee_id is None:
                     person = self.person(found.employee_id) if found.employee_id else None
