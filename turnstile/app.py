@@ -124,6 +124,7 @@ class AppContext:
         self._lock = threading.RLock()
         self._db: Database | None = None
         self._photo_pipeline: FacePipeline | None = None
+        self._confirm_embedder: ConfirmEmbedder | None = None
         self._galleries: GalleryService | None = None
         self._enrollment: EnrollmentService | None = None
         self._recognition: RecognitionService | None = None
@@ -144,8 +145,22 @@ class AppContext:
         """The pipeline for photos (finds small faces too); thread-safe (calls take turns)."""
         with self._lock:
             if self._photo_pipeline is None:
-                self._photo_pipeline = build_pipeline("photo")
+                self._photo_pipeline = FacePipeline(
+                    build_detector("photo"), build_embedder(), embedder_model_id(),
+                    confirm=self.confirm_embedder)
             return self._photo_pipeline
+
+    @property
+    def confirm_embedder(self) -> ConfirmEmbedder:
+        """The confirming embedder for this process's background jobs (thread-safe): the
+        photo pipeline's, so that a door filling in missing templates does not also load
+        the photo detector (a headless door never needs it: ~70 MB)."""
+        with self._lock:
+            if self._photo_pipeline is not None and self._photo_pipeline.confirm is not None:
+                return self._photo_pipeline.confirm
+            if self._confirm_embedder is None:
+                self._confirm_embedder = build_confirm_embedder()
+            return self._confirm_embedder
 
     @property
     def galleries(self) -> GalleryService:
@@ -173,10 +188,9 @@ class AppContext:
         the cascade (``turnstile.matching.cascade``)."""
         from turnstile.door.station import load_snapshot
 
-        confirm = self.photo_pipeline.confirm
         return load_snapshot(self.db, model_id, dim, self.thresholds(), generation,
-                             confirm=confirm,
-                             confirm_thresholds=self.confirm_thresholds() if confirm else None)
+                             confirm=self.confirm_embedder,
+                             confirm_thresholds=self.confirm_thresholds())
 
     def _overrides(self, model_id: str) -> dict[str, float | None]:
         s = self.settings
