@@ -44,6 +44,7 @@ def _damaged_install(tmp_path, model: resources.ModelFile, how: str):
 @pytest.mark.parametrize(("model", "how"), [
     (resources.EMBEDDER, "truncated"),
     (resources.DETECTOR_FULL_RANGE, "bit flip"),
+    (resources.CONFIRM_EMBEDDER, "bit flip"),
 ])
 def test_cli_with_a_damaged_model_exits_1_naming_the_file(tmp_path, shared_data, model, how):
     site, damaged = _damaged_install(tmp_path, model, how)

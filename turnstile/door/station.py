@@ -425,23 +425,23 @@ class DoorStation:
         """Who the deciding face is: by the cascade when the snapshot has one and the
         candidate (or the claimed person) has a confirming template, else by the search
         embedder alone."""
-        assert face.embedding is not None
+        searched = face.embedding
+        assert searched is not None
         confirm = self.pipeline.confirm is not None and snapshot.cascade
         if self._claim is not None:
             claimed = self._claim.employee_id
             if confirm and snapshot.can_confirm(claimed):
                 return self._confirmed(
                     "claim", snapshot, image, face, t, one_thread,
-                    lambda emb: snapshot.verify_claim(claimed, face.embedding,  # type: ignore[arg-type]
-                                                      confirm_embedding=emb))
-            return snapshot.verify_claim(claimed, face.embedding)
+                    lambda emb: snapshot.verify_claim(claimed, searched, confirm_embedding=emb))
+            return snapshot.verify_claim(claimed, searched)
         if confirm:
-            candidates = snapshot.shortlist(face.embedding)
+            candidates = snapshot.shortlist(searched)
             if candidates and snapshot.can_confirm(candidates[0][0]):
                 return self._confirmed(
                     "identify", snapshot, image, face, t, one_thread,
                     lambda emb: snapshot.confirm_candidates(candidates, emb))
-        return snapshot.recognise(face.embedding)
+        return snapshot.recognise(searched)
 
     def _confirmed(self, kind: str, snapshot: GallerySnapshot, image: Frame, face: Face,
                    t: float, one_thread: bool,
