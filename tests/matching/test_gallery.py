@@ -94,3 +94,45 @@ def test_shortlist_names_the_best_people_once_each_best_first():
     assert [s for _, s in best] == pytest.approx([s for _, s in expected], abs=1e-5)
     assert len(gallery.shortlist(probe, 1000)) == 300  # no more than there are people
     assert Gallery(128).shortlist(probe, 5) == []
+
+
+def test_a_persons_templates_stay_theirs_through_any_sequence_of_changes():
+    """verify/has_employee/people answer from a per-person index: after hundreds of random
+    adds, overwrites (a template moved to another person), removals and replacements, they
+    agree with a plain list of (template, person, vector)."""
+    rng = np.random.default_rng(11)
+    gallery = Gallery(32)
+    truth: dict[int, tuple[int, np.ndarray]] = {}
+    next_id = 0
+    for _ in range(600):
+        action = rng.integers(4)
+        if action == 0 or not truth:
+            person, vector = int(rng.integers(40)), _unit(rng, 1, 32)[0]
+            gallery.add(next_id, person, vector)
+            truth[next_id] = (person, vector)
+            next_id += 1
+        elif action == 1:  # overwrite an existing template, possibly for someone else
+            template = int(rng.choice(list(truth)))
+            person, vector = int(rng.integers(40)), _unit(rng, 1, 32)[0]
+            gallery.add(template, person, vector)
+            truth[template] = (person, vector)
+        elif action == 2:
+            template = int(rng.choice(list(truth)))
+            assert gallery.remove_template(template)
+            del truth[template]
+        else:
+            person = int(rng.integers(40))
+            new = [(next_id + i, _unit(rng, 1, 32)[0]) for i in range(int(rng.integers(3)))]
+            next_id += len(new)
+            gallery.replace_employee(person, new)
+            truth = {t: pv for t, pv in truth.items() if pv[0] != person}
+            truth.update({t: (person, v) for t, v in new})
+    probe = _unit(rng, 1, 32)[0]
+    people = {p for p, _ in truth.values()}
+    assert gallery.employee_ids() == people and gallery.people == len(people)
+    assert len(gallery) == len(truth)
+    for person in range(40):
+        assert gallery.has_employee(person) == (person in people)
+        expected = max((float(v @ probe) for p, v in truth.values() if p == person),
+                       default=-1.0)
+        assert gallery.verify(person, probe) == pytest.approx(expected, abs=1e-5)

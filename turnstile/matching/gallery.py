@@ -102,6 +102,9 @@ class Gallery:
         self._employee = np.zeros(64, np.int64)
         self._template = np.zeros(64, np.int64)
         self._rows: dict[int, int] = {}  # template id -> row
+        # employee id -> their template ids: a person's rows without a pass over the gallery
+        # (the door judges each frame against its shortlisted candidates this way).
+        self._of_employee: dict[int, set[int]] = {}
         self._size = 0
 
     # -- building -------------------------------------------------------------------------
@@ -120,6 +123,9 @@ class Gallery:
         gallery._template[:n] = np.asarray(template_ids, np.int64)
         # tolist() gives Python ints in one call: 5x faster than int() on each numpy scalar.
         gallery._rows = dict(zip(gallery._template[:n].tolist(), range(n)))
+        for template_id, employee_id in zip(gallery._template[:n].tolist(),
+                                            gallery._employee[:n].tolist(), strict=True):
+            gallery._of_employee.setdefault(employee_id, set()).add(template_id)
         gallery._size = n
         return gallery
 
@@ -130,7 +136,7 @@ class Gallery:
     def people(self) -> int:
         """Number of distinct people in the gallery."""
         with self._lock:
-            return int(np.unique(self._employee[: self._size]).size)
+            return len(self._of_employee)
 
     def add(self, template_id: int, employee_id: int, embedding: Embedding) -> None:
         """Add (or overwrite) one template."""
@@ -142,6 +148,9 @@ class Gallery:
                 row = self._size
                 self._size += 1
                 self._rows[template_id] = row
+            else:
+                self._forget_owner(int(self._employee[row]), template_id)
+            self._of_employee.setdefault(employee_id, set()).add(template_id)
             self._matrix[row] = vector
             self._employee[row] = employee_id
             self._template[row] = template_id
@@ -152,6 +161,7 @@ class Gallery:
             row = self._rows.pop(template_id, None)
             if row is None:
                 return False
+            self._forget_owner(int(self._employee[row]), template_id)
             last = self._size - 1
             if row != last:
                 self._matrix[row] = self._matrix[last]
@@ -164,9 +174,9 @@ class Gallery:
     def remove_employee(self, employee_id: int) -> int:
         """Remove every template of a person; returns how many were removed."""
         with self._lock:
-            ids = self._template[: self._size][self._employee[: self._size] == employee_id]
-            for template_id in ids.tolist():
-                self.remove_template(int(template_id))
+            ids = list(self._of_employee.get(employee_id, ()))
+            for template_id in ids:
+                self.remove_template(template_id)
             return len(ids)
 
     def replace_employee(self, employee_id: int,
@@ -180,11 +190,11 @@ class Gallery:
     def has_employee(self, employee_id: int) -> bool:
         """Whether the person has a template here."""
         with self._lock:
-            return bool((self._employee[: self._size] == employee_id).any())
+            return employee_id in self._of_employee
 
     def employee_ids(self) -> set[int]:
         with self._lock:
-            return set(self._employee[: self._size].tolist())
+            return set(self._of_employee)
 
     # -- matching -------------------------------------------------------------------------
     def scores(self, embedding: Embedding) -> npt.NDArray[np.float32]:
@@ -263,12 +273,20 @@ class Gallery:
         (-1 when the person has none in the gallery)."""
         vector = self._check(embedding)
         with self._lock:
-            mask = self._employee[: self._size] == employee_id
-            if not mask.any():
+            templates = self._of_employee.get(employee_id)
+            if not templates:
                 return -1.0
-            return float((self._matrix[: self._size][mask] @ vector).max())
+            rows = [self._rows[template_id] for template_id in templates]
+            return float((self._matrix[rows] @ vector).max())
 
     # -- internals ------------------------------------------------------------------------
+    def _forget_owner(self, employee_id: int, template_id: int) -> None:
+        templates = self._of_employee.get(employee_id)
+        if templates is not None:
+            templates.discard(template_id)
+            if not templates:
+                del self._of_employee[employee_id]
+
     def _check(self, embedding: Embedding) -> npt.NDArray[np.float32]:
         vector = np.asarray(embedding, np.float32).reshape(-1)
         if self.dim == 0:
