@@ -109,6 +109,36 @@ def test_people_enrolled_before_the_confirming_model_get_it_from_their_face_crop
     assert plain.tobytes() not in stored, "stored encrypted, like the other template columns"
 
 
+def test_a_new_photo_replaces_the_crop_made_confirming_template(ctx, people):
+    """Staff whose SFace template was rebuilt from the stored crop get a full one from their
+    next photo: the door then compares with that one alone, not with its mean with the
+    second-best crop-made one."""
+    obama = enroll(ctx, people / "Barack_Obama" / "obama.jpg", "E1", "Barack Obama")
+    with ctx.db.session() as s:  # as a database of the previous version holds it
+        s.execute(update(FaceTemplate).values(confirm_sealed=None, confirm_model_id=None))
+    ctx.galleries.reload()  # fills it in from the crop
+    confirm = ctx.galleries.confirm
+    probe = ctx.enrollment.check_photo(people / "Barack_Obama" / "obama2.jpg").confirm_embedding
+    with ctx.db.session() as s:
+        [crop_made] = s.query(FaceTemplate).all()
+        assert crop_made.confirm_from_crop
+        [(_, _, crop_bytes)] = repo.load_confirm_rows(s, confirm_model_id())
+    crop_vector = np.frombuffer(crop_bytes, "<f4")
+    assert confirm.verify(obama, probe) == pytest.approx(float(crop_vector @ probe), abs=1e-5)
+
+    added = ctx.enrollment.add_photo(obama, people / "Barack_Obama" / "obama1.jpg")
+    with ctx.db.session() as s:
+        rows = repo.load_confirm_rows(s, confirm_model_id())
+        assert not s.get(FaceTemplate, added.template_id).confirm_from_crop
+    assert [t for t, _, _ in rows] == [added.template_id], "the crop-made one is set aside"
+    photo_vector = np.frombuffer(rows[0][2], "<f4")
+    assert confirm.verify(obama, probe) == pytest.approx(float(photo_vector @ probe), abs=1e-5)
+    assert not np.allclose(photo_vector, crop_vector, atol=1e-3)
+    # Both templates stay in the search model's gallery (nothing was deleted).
+    with ctx.db.session() as s:
+        assert len(repo.list_templates(s, obama)) == 2
+
+
 def test_one_to_one_claim_is_decided_by_the_confirming_model(ctx, pipeline, people, tmp_path):
     obama = enroll(ctx, people / "Barack_Obama" / "obama.jpg", "E1", "Barack Obama")
     enroll(ctx, people / "Joe_Biden" / "biden.jpg", "E2", "Joe Biden")

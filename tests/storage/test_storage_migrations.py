@@ -33,7 +33,7 @@ from turnstile.storage.errors import (
 )
 from turnstile.storage.models import Base
 
-HEAD = "0004"
+HEAD = "0005"
 
 
 def _sha256(path: Path) -> str:

@@ -248,6 +248,7 @@ def export_data(db: Database, employee_id: int, folder: Path | str) -> ExportRep
             templates.append({
                 "template_id": t.id, "model_id": t.model_id, "dimensions": t.dim,
                 "confirm_model_id": t.confirm_model_id,
+                "confirm_from_stored_photo": t.confirm_from_crop if t.confirm_model_id else None,
                 "source": t.source, "source_name": t.source_name, "quality": t.quality,
                 "created_at": _iso(t.created_at), "photo": name,
             })

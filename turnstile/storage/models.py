@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -41,6 +42,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    false,
 )
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import (
@@ -177,7 +179,8 @@ class FaceTemplate(Base):
 
     ``embedding`` is ``dim`` little-endian float32 values, L2-normalised; ``face_crop`` a
     small JPEG; ``confirm_embedding`` the same face's embedding by the confirming embedder
-    ``confirm_model_id`` (None until computed). All are stored encrypted with the data key
+    ``confirm_model_id`` (None until computed; ``confirm_from_crop``: computed from the stored
+    crop rather than the photo, second best). All are stored encrypted with the data key
     ``key_id`` (``None``: a row written before encryption existed, still plain until
     :func:`turnstile.storage.crypto.protect_legacy_data` runs).
     """
@@ -205,6 +208,8 @@ class FaceTemplate(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     confirm_sealed: Mapped[bytes | None] = mapped_column("confirm_embedding", LargeBinary)
     confirm_model_id: Mapped[str | None] = mapped_column(String(MODEL_ID_MAX_CHARS))
+    confirm_from_crop: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                    server_default=false())
 
     employee: Mapped[Employee] = relationship(back_populates="templates")
 
