@@ -98,6 +98,8 @@ def test_eval_identify_on_a_small_open_set(lfw, tmp_path, capsys):
     assert report["cascade_fnir_at_fpir_1e-2"] < report["door_fnir_at_fpir_1e-2"]
     assert 0 <= report["cascade_fnir_at_fpir_1e-2"] <= report["cascade_fnir_at_fpir_1e-3"] <= 1
     assert -1 <= report["cascade_threshold_at_fpir_1e-2"] <= 1
+    assert report["known_label_errors"] == []  # none of the four among these 300
+    assert report["without_label_errors_fnir_at_fpir_1e-3"] is None
     assert (tmp_path / "identify_det.png").read_bytes().startswith(b"\x89PNG")
 
 

@@ -157,3 +157,52 @@ def test_reports_say_which_model_decides():
     assert "sface_2021dec@x/mesh5" in text[door:text.index("\n", door)]
     assert text.index("8.90 %") < text.index("dlib_resnet_v1@y/bf4 alone")
     assert ident.to_json()["cascade_threshold_at_fpir_1e-2"] == 0.37
+
+
+def test_strangers_known_to_be_enrolled_people_can_be_set_aside_as_a_labelled_check():
+    """LFW has strangers who are enrolled people under another name; the sensitivity figure
+    drops exactly them (and says so), the protocol's own figure keeps them."""
+    from turnstile.evaluation.identify import (
+        IdentifyReport,
+        OpenSetScores,
+        fnir_at_fpir,
+        set_aside_strangers,
+    )
+
+    scores = OpenSetScores(
+        mated_best=np.array([0.9, 0.8, 0.7, 0.6]),
+        mated_correct=np.array([True, True, True, True]),
+        non_mated_best=np.array([0.85, 0.3, 0.2, 0.1]),  # the first is a mislabelled face
+    )
+    ids = ["Hasan_Wirayuda", "Ann", "Bob", "Cy"]
+    fnir, threshold = fnir_at_fpir(scores, 0.0)
+    assert threshold == 0.85 and fnir == 0.75
+    clean = set_aside_strangers(scores, ids, {"Hasan_Wirayuda"})
+    assert clean.non_mated_best.tolist() == [0.3, 0.2, 0.1]
+    fnir, threshold = fnir_at_fpir(clean, 0.0)
+    assert threshold == 0.3 and fnir == 0.0
+
+    report = IdentifyReport(4, 4, 4, 1.0, 0.75, 0.75, 0.85, 0.85, 0, model_id="m",
+                            known_label_errors=["Hasan_Wirayuda"],
+                            without_label_errors_fnir_at_fpir_1e_2=0.0,
+                            without_label_errors_fnir_at_fpir_1e_3=0.0,
+                            without_label_errors_threshold_at_fpir_1e_2=0.3,
+                            without_label_errors_threshold_at_fpir_1e_3=0.3)
+    text = report.to_text()
+    assert "not the protocol" in text and "Hasan_Wirayuda" in text
+    # right under the figures it qualifies (no confirming embedder: the best score alone)
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if "not the protocol" in line)
+    assert "FNIR at FPIR 1e-3  75.00 %" in lines[at - 1]
+    assert report.to_json()["without_label_errors_fnir_at_fpir_1e-3"] == 0.0
+
+
+def test_the_label_error_list_names_lfw_identities_that_exist(shared_data):
+    """Every entry names a single-image identity of the LFW folder and an enrolled one."""
+    from turnstile.evaluation.lfw_label_errors import SAME_PERSON
+
+    images = shared_data / "lfw" / "images"
+    for stranger, (enrolled, why) in SAME_PERSON.items():
+        assert len(list((images / stranger).glob("*.jpg"))) == 1, stranger
+        assert len(list((images / enrolled).glob("*.jpg"))) >= 2, enrolled
+        assert why
