@@ -841,12 +841,17 @@ def _employees_delete(args: argparse.Namespace, ctx: AppContext) -> int:
         e = repo.get_employee_by_number(s, args.number)
         employee_id, number = e.id, e.employee_number
     # Erased, then the database compacted so the face data's bytes leave the file too.
-    counts = erase_employee(ctx.db, employee_id).counts
+    report = erase_employee(ctx.db, employee_id)
+    counts = report.counts
     _employee_changed(ctx, employee_id)
     print(f"Deleted employee {number}: {counts.templates} face template"
           f"{'' if counts.templates == 1 else 's'}, {counts.snapshots} snapshot"
           f"{'' if counts.snapshots == 1 else 's'} erased, {counts.events_unlinked} access "
           f"event{'' if counts.events_unlinked == 1 else 's'} kept without the person.")
+    if report.backups_failed:  # the erasure itself is done: still exit 0, but say it loudly
+        _say(f"turnstile: warning: {report.backup_summary()}")
+    elif report.backups:
+        print(report.backup_summary())
     return EXIT_OK
 
 

@@ -112,9 +112,15 @@ def test_delete_needs_yes_then_removes_person_and_templates(cli, photos, db_file
     assert "--yes" in refused.err and "Nothing was deleted" in refused.err
     assert count_rows(db_file, "employees") == 1
 
+    from turnstile.storage.db import backup_sqlite
+
+    backup_sqlite(db_file, "0004")  # as a migration leaves one beside the database
     deleted = cli("employees", "delete", "E-100", "--yes")
     assert deleted.code == 0, deleted.err
     assert "2 face templates" in deleted.out
+    assert "1 database backup cleaned." in deleted.out and "warning" not in deleted.err
+    [backup] = db_file.parent.glob(db_file.name + ".bak-0004-*")
+    assert count_rows(backup, "face_templates") == 0
     assert count_rows(db_file, "employees") == 0
     assert count_rows(db_file, "face_templates") == 0
 

@@ -211,6 +211,39 @@ def test_delete_asks_first_and_erases(ctx, page, qtbot, enroll, add_events,
     assert ctx.galleries.everyone.identify(probe).employee_id != obama
 
 
+def test_delete_says_which_database_backup_still_holds_the_person(ctx, page, qtbot, enroll,
+                                                                  tmp_path) -> None:
+    """The migration backups beside the database are cleaned too; one that cannot be
+    (here: not a database at all) is named in a warning, and the person is deleted anyway."""
+    from turnstile.storage.db import backup_sqlite
+
+    obama = enroll("E1", "Barack Obama", "Barack_Obama/obama.jpg")
+    enroll("E2", "Joe Biden", "Joe_Biden/biden.jpg")
+    good = backup_sqlite(tmp_path / "t.db", "0004")
+    broken = tmp_path / "t.db.bak-0003-20260101T000000Z"
+    broken.write_bytes(b"not a database")
+    show(page, qtbot)
+    select(page, qtbot, "Barack Obama")
+    answer_next_message_box("Delete")
+    with qtbot.waitSignal(page.person_deleted, timeout=WAIT_MS):
+        click(qtbot, page.delete_button)
+
+    text = page.message.text()
+    assert page.message.kind == "warning"
+    assert "Barack Obama was deleted" in text and "1 database backup cleaned" in text
+    assert broken.name in text and good.name not in text
+    import sqlite3
+
+    with sqlite3.connect(good) as copy:
+        left = copy.execute("SELECT count(*) FROM face_templates WHERE employee_id = ?",
+                            (obama,)).fetchone()[0]
+        others = copy.execute("SELECT count(*) FROM face_templates").fetchone()[0]
+    assert (left, others) == (0, 1), "his templates left the backup, Biden's stayed"
+    with ctx.db.session() as s:
+        with pytest.raises(EmployeeNotFound):
+            repo.get_employee(s, obama)
+
+
 def test_edit_dialog_explains_a_refused_value_then_saves(ctx, page, qtbot, enroll) -> None:
     biden = enroll("E2", "Joe Biden", "Joe_Biden/biden.jpg")
     enroll("E1", "Barack Obama", "Barack_Obama/obama.jpg")

@@ -419,16 +419,22 @@ class PeoplePage(QWidget):
         if box.clickedButton() is not delete:
             return
 
-        def done(counts: Any) -> None:
+        def done(report: Any) -> None:
             self.model.remove_id(person.id)
             self._update_count()
-            self.message.success(
-                f"{person.name} was deleted ({counts.templates} photo(s) and "
-                f"{counts.snapshots} snapshot(s) erased; {counts.events_unlinked} passage(s) "
-                f"kept without their name).")
+            text = (f"{person.name} was deleted ({report.templates} photo(s) and "
+                    f"{report.snapshots} snapshot(s) erased; {report.events_unlinked} "
+                    f"passage(s) kept without their name).")
+            backups = report.backup_summary()
+            if report.backups_failed:
+                self.message.warning(f"{text} {backups}")
+            else:
+                self.message.success(f"{text} {backups}".rstrip())
             self.ctx.audit("delete", f"employee {person.employee_number}",
-                           f"desktop app; id {person.id}; {counts.templates} template(s), "
-                           f"{counts.snapshots} snapshot(s) erased")
+                           f"desktop app; id {person.id}; {report.templates} template(s), "
+                           f"{report.snapshots} snapshot(s) erased; backups cleaned "
+                           f"{len(report.backups_cleaned)}, not cleaned "
+                           f"{len(report.backups_failed)}")
             self.person_deleted.emit(person.id)
 
         self._run(lambda: self.service.delete_person(person.id), done, "Deleting...")

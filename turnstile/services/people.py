@@ -192,15 +192,16 @@ class PeopleService:
         self._changed(employee_id)
         return self.get_person(employee_id)
 
-    def delete_person(self, employee_id: int) -> repo.DeletionCounts:
+    def delete_person(self, employee_id: int) -> privacy.ErasureReport:
         """Erase a person with their face templates and the snapshots of their access
         events (the events stay in the log, without the person), then compact the database
-        so their bytes are gone from its files (:func:`turnstile.services.privacy.
-        erase_employee`).
+        so their bytes are gone from its files, and erase them from the migration backups
+        beside it (:func:`turnstile.services.privacy.erase_employee`; the report names any
+        backup that could not be cleaned).
 
         Raises:
             EmployeeNotFound: no such person.
         """
         report = privacy.erase_employee(self.db, employee_id)
         self._changed(employee_id)
-        return report.counts
+        return report

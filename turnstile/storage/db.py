@@ -58,6 +58,10 @@ MIGRATIONS_LOCATION = "turnstile.storage:migrations"
 BUSY_TIMEOUT_MS = 10_000
 """How long an SQLite writer waits for another one before giving up."""
 VERSION_TABLE = "alembic_version"
+BACKUP_INFIX = ".bak-"
+"""A migration backup of ``turnstile.db`` is ``turnstile.db.bak-<revision>-<UTC stamp>``."""
+_PARTIAL_SUFFIX = ".partial"
+_SQLITE_SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _SQLITE_BOOKKEEPING_TABLES = {VERSION_TABLE, "sqlite_sequence"}
 
@@ -429,12 +433,12 @@ def backup_sqlite(path: Path, label: str) -> Path:
         DatabaseError: the copy could not be made (the original is unchanged).
     """
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = path.with_name(f"{path.name}.bak-{label}-{stamp}")
+    target = path.with_name(f"{path.name}{BACKUP_INFIX}{label}-{stamp}")
     counter = 1
     while target.exists():
-        target = path.with_name(f"{path.name}.bak-{label}-{stamp}-{counter}")
+        target = path.with_name(f"{path.name}{BACKUP_INFIX}{label}-{stamp}-{counter}")
         counter += 1
-    partial = target.with_name(target.name + ".partial")
+    partial = target.with_name(target.name + _PARTIAL_SUFFIX)
     try:
         source = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True,
                                  timeout=BUSY_TIMEOUT_MS / 1000)
@@ -457,6 +461,27 @@ def backup_sqlite(path: Path, label: str) -> Path:
         ) from exc
     log.info("Database backed up to %s before migration", target)
     return target
+
+
+def backup_files(path: Path) -> list[Path]:
+    """Return the finished backups :func:`backup_sqlite` made of the database file ``path``.
+
+    Copies still being written (``.partial``) are left out, and so are the ``-wal``, ``-shm``
+    and ``-journal`` files SQLite keeps beside a backup while something has it open.
+
+    Returns:
+        The backup files beside ``path``, sorted by name.
+
+    Raises:
+        OSError: the folder cannot be listed.
+    """
+    prefix = path.name + BACKUP_INFIX
+    return sorted(
+        entry for entry in path.parent.iterdir()
+        # startswith, not glob: the database's own name may hold [ ] * or ?.
+        if entry.name.startswith(prefix) and entry.is_file()
+        and not entry.name.endswith((_PARTIAL_SUFFIX, *_SQLITE_SIDE_SUFFIXES))
+    )
 
 
 def open_database(
