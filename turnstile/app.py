@@ -271,7 +271,7 @@ class AppContext:
             old, new = getattr(before, field.name), getattr(settings, field.name)
             if old != new:
                 changes.append(f"{field.name} changed" if field.name in _SECRET_SETTINGS
-                               else f"{field.name}: {old!r} -> {new!r}")
+                               else f"{field.name}: {_audited(old)} -> {_audited(new)}")
         if changes:
             self.audit(SETTINGS_CHANGE, "settings", "; ".join(changes))
 
@@ -280,6 +280,11 @@ class AppContext:
             if self._db is not None:
                 self._db.dispose()
                 self._db = None
+
+
+def _audited(value: object) -> str:
+    """A setting's value as the audit trail shows it (an unset one is the default)."""
+    return "default" if value is None else repr(value)
 
 
 def _protect_legacy_rows(db: Database) -> None:

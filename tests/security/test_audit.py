@@ -25,7 +25,8 @@ def ctx(tmp_path: Path) -> Iterator[AppContext]:
 
 def test_settings_changes_are_audited_with_old_and_new_values(ctx: AppContext) -> None:
     ctx.current_user = CurrentUser(1, "boss", "admin")
-    ctx.apply_settings(dataclasses.replace(ctx.settings, door_name="Back door", unlock_ms=4000))
+    ctx.apply_settings(dataclasses.replace(ctx.settings, door_name="Back door", unlock_ms=4000,
+                                           accept_threshold=0.6))
     ctx.apply_settings(dataclasses.replace(
         ctx.settings, database_url="postgresql://turnstile:s3cret-pw@db/turnstile"))
     ctx.apply_settings(ctx.settings)  # nothing changed: nothing recorded
@@ -34,6 +35,7 @@ def test_settings_changes_are_audited_with_old_and_new_values(ctx: AppContext) -
     assert [e.actor for e in entries] == ["boss", "boss"]
     assert "door_name: 'Main entrance' -> 'Back door'" in entries[0].detail
     assert "unlock_ms: 3000 -> 4000" in entries[0].detail
+    assert "accept_threshold: default -> 0.6" in entries[0].detail  # not "None"
     assert entries[1].detail == "database_url changed"  # the URL may hold a password
     assert "s3cret" not in entries[1].detail
 
