@@ -99,7 +99,8 @@ def test_enrolled_person_sees_welcome_and_the_door_opens_once(qtbot, ctx, make_p
     qtbot.waitUntil(lambda: door.count("open") == 1, timeout=WAIT_MS)
     # Status bar: camera frame rate, processing time, door state.
     qtbot.waitUntil(lambda: "fps" in page.status_camera.text(), timeout=WAIT_MS)
-    assert re.search(r"video file obama\.avi · \d+\.\d fps", page.status_camera.text())
+    assert re.search(r"video file obama\.avi \(from the command line\) · \d+\.\d fps",
+                     page.status_camera.text())
     assert re.search(r"Processing: \d+ ms/frame", page.status_processing.text())
     assert page.status_door.text().startswith("Door: ")
     assert page.video.frames_painted > 10
@@ -154,9 +155,8 @@ def test_file_ending_shows_camera_lost_logs_it_and_reconnects(qtbot, ctx, make_p
     door = RecordingDoor()
     page = make_page(video, door)
     qtbot.waitUntil(lambda: page.banner_kind == "error", timeout=WAIT_MS)
-    assert page.banner_title.text() == "Camera lost – the door is locked"
-    assert "Reconnecting" in page.banner_detail.text()
-    assert page.status_camera.text() == "Camera: lost, reconnecting"
+    assert page.banner_title.text() == "The video ended – the door is locked"
+    assert "ended, starting again" in page.status_camera.text()
     # The file is opened again: the picture comes back.
     qtbot.waitUntil(lambda: page._camera_status.state is CameraState.LIVE, timeout=WAIT_MS)
     page.shutdown()
@@ -283,7 +283,7 @@ def test_photo_held_up_with_liveness_on_is_refused_without_naming_anyone(
         assert "Obama" not in page.banner_detail.text()
         # One attempt allowed: the lockout alert reaches whoever listens (the admin's window).
         qtbot.waitUntil(lambda: bool(alerts), timeout=5_000)
-        assert "locked out" in alerts[0] and "Barack Obama" in alerts[0]
+        assert "locked out" in alerts[0] and "Obama" not in alerts[0]  # on the door screen
         # ... and into the audit trail, which every admin station reads (no name in it).
         from turnstile.services.audit import AuditFilter
 
@@ -356,3 +356,181 @@ def test_saved_door_settings_apply_to_the_running_door(qtbot, ctx, make_page, sh
     # The worker now asks the face for a badge instead of identifying it.
     qtbot.waitUntil(lambda: page.banner_title.text() == ASK_FOR_BADGE, timeout=WAIT_MS)
     assert not any(d.verdict == "granted" for d in page.decisions)
+
+
+# -- what the unattended door screen may show ------------------------------------------------
+
+
+def _screen_texts(page: DoorPage) -> list[str]:
+    """Everything on the door screen that could name someone: the banner and the status bar
+    (the face box labels are recorded separately, as they are drawn)."""
+    return [page.banner_title.text(), page.banner_detail.text(), page.status_camera.text(),
+            page.status_door.text(), page.notice_text.text()]
+
+
+def _record_screen(page: DoorPage):
+    """Record every banner text and every face box label shown from now on."""
+    shown: list[str] = []
+    set_report, set_banner = page.video.set_report, page._set_banner
+
+    def report(r):
+        set_report(r)
+        if page.video._report is not None:
+            shown.extend(f"{f.label} {f.score}" for f in page.video._report.faces)
+
+    def banner(kind, title, detail="", photo=None):
+        set_banner(kind, title, detail, photo)
+        shown.extend((title, detail))
+
+    page.video.set_report = report
+    page._set_banner = banner
+    return shown
+
+
+def _liveness_context(tmp_path, photo_pipeline, **settings):
+    values = dict(snapshot_policy="denied", unlock_ms=300, cooldown_s=0.5,
+                  liveness_mode="passive", spoof_max_attempts=1, spoof_lockout_min=10)
+    values.update(settings)
+    context = AppContext(Settings(**values), database_url="sqlite:///" + str(tmp_path / "l.db"))
+    context._photo_pipeline = photo_pipeline
+    return context
+
+
+def _close(page: DoorPage, context: AppContext) -> None:
+    from PySide6.QtCore import QThreadPool
+
+    page.shutdown()
+    QThreadPool.globalInstance().waitForDone(30_000)
+    context.close()
+
+
+def test_a_locked_out_identity_is_never_named_at_the_door(qtbot, tmp_path, photo_pipeline,
+                                                          pipeline, shared_data):
+    """A printed photo is refused as a spoof, which locks its identity out; the same photo
+    held up again is denied as locked out: the face box, the banner and the alert say so
+    without the name, the score or the enrolled photo. The access log keeps the name's id."""
+    people = shared_data / "people"
+    context = _liveness_context(tmp_path, photo_pipeline)
+    obama = enroll(context, people / "Barack_Obama" / "obama.jpg", "E1", "Barack Obama")
+    held_up = Portrait(people / "Barack_Obama" / "obama2.jpg")
+    frames = (passage_frames(held_up, 300, seed=4) + empty_frames(30)
+              + passage_frames(held_up, 120, seed=6) + empty_frames(30)
+              + passage_frames(held_up, 120, seed=7))
+    video = write_video(tmp_path / "held_up_twice.avi", frames)
+    door = RecordingDoor()
+    page = DoorPage(context, source=str(video), door_backend=door,
+                    pipeline_factory=lambda: pipeline)
+    qtbot.addWidget(page)
+    page.resize(1000, 720)
+    page.show()
+    shown = _record_screen(page)
+    alerts: list[str] = []
+    page.alert_raised.connect(alerts.append)
+    try:
+        qtbot.waitUntil(lambda: any(d.verdict == "denied" for d in page.decisions),
+                        timeout=40_000)
+        denied = next(d for d in page.decisions if d.verdict == "denied")
+        assert denied.employee_id == obama and "locked out" in denied.reason
+        assert page.banner_kind == "denied" and page.banner_title.text() == "Access denied"
+        assert "10 min" in page.banner_detail.text()
+        assert "liveness" in page.banner_detail.text()
+        qtbot.wait(300)  # the enrolled photo would load off the GUI thread meanwhile
+        assert page.banner_photo.isHidden()
+        labels = [f.label for f in page.video._report.faces] if page.video._report else []
+        assert all(len(label) <= 24 for label in labels), labels
+        assert alerts and "locked out" in alerts[0] and "Access log" in alerts[0]
+        for text in shown + _screen_texts(page) + alerts:
+            assert "Obama" not in text, text
+        assert not any("0." in text and "Locked" in text for text in shown), \
+            "no score beside a refused identity"
+    finally:
+        _close(page, context)
+    assert door.count("open") == 0
+
+
+def test_a_suspended_face_is_not_named_before_liveness_is_confirmed(qtbot, tmp_path,
+                                                                    photo_pipeline, pipeline,
+                                                                    shared_data):
+    """The door refuses a suspended person without waiting for the liveness check, so the
+    face may be a photo: it is told why, not whose face it is."""
+    people = shared_data / "people"
+    context = _liveness_context(tmp_path, photo_pipeline)
+    obama = enroll(context, people / "Barack_Obama" / "obama.jpg", "E1", "Barack Obama")
+    with context.db.session() as s:
+        repo.set_employee_status(s, obama, "suspended")
+    video = write_video(tmp_path / "suspended.avi", empty_frames(10) + passage_frames(
+        Portrait(people / "Barack_Obama" / "obama2.jpg"), 90, seed=3))
+    page = DoorPage(context, source=str(video), door_backend=RecordingDoor(),
+                    pipeline_factory=lambda: pipeline)
+    qtbot.addWidget(page)
+    page.show()
+    shown = _record_screen(page)
+    try:
+        qtbot.waitUntil(lambda: any(d.verdict == "denied" for d in page.decisions),
+                        timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: page.banner_kind == "denied", timeout=WAIT_MS)
+        assert "suspended" in page.banner_detail.text().lower()
+        qtbot.wait(300)
+        assert page.banner_photo.isHidden()
+        for text in shown + _screen_texts(page):
+            assert "Obama" not in text, text
+    finally:
+        _close(page, context)
+    assert events(context)[0][:3] == ("denied", obama, "suspended")  # the log keeps who
+
+
+def test_one_to_one_mismatch_does_not_name_the_claimed_person(qtbot, ctx, make_page,
+                                                             obama_video):
+    """1:1 mode: a face that does not match the number typed is not that person."""
+    from datetime import UTC, datetime
+
+    from turnstile.door.station import StationDecision
+    from turnstile.matching.door_policy import FACE_NOT_CLAIMED
+
+    page = make_page(obama_video)
+    page._on_decision(StationDecision("denied", 3, 7, "Dana Scully", FACE_NOT_CLAIMED, 0.1,
+                                      datetime.now(UTC), seq=10**9,
+                                      source_generation=10**9))
+    assert page.banner_kind == "denied"
+    assert "Scully" not in page.banner_detail.text()
+    assert "does not match" in page.banner_detail.text()
+    assert page.banner_photo.isHidden()
+
+
+def test_a_long_refusal_label_is_shortened_to_fit_over_the_picture(qtbot, ctx, make_page,
+                                                                   obama_video):
+    """Liveness off: a live person refused is named, in a label short enough for the box."""
+    import dataclasses
+
+    from turnstile.door.station import FaceView, FrameReport
+    from turnstile.matching.door_policy import DoorState
+
+    page = make_page(obama_video)
+    qtbot.waitUntil(lambda: page.video.has_picture, timeout=WAIT_MS)
+    long_label = "Maximiliana Wolfeschlegelsteinhausen (not valid before 2031-01-01)"
+    report = FrameReport(page.video.current_seq, 10**6, 0, 0.0, (640, 480),
+                         (FaceView((100, 100, 120, 120), long_label, 0.8, "denied", True),),
+                         DoorState.CHECKING, "", 7, "Maximiliana", 1, 5.0)
+    page._on_report(report)
+    label = page.video._report.faces[0].label
+    assert label.startswith("Maximiliana") and len(label) <= 32 and label.endswith("…")
+    page._on_report(dataclasses.replace(report, seq=report.seq + 1))  # still shortened
+    assert len(page.video._report.faces[0].label) <= 32
+
+
+def test_a_video_file_that_ends_says_it_plays_again(qtbot, ctx, make_page, tmp_path):
+    video = write_video(tmp_path / "short.avi", empty_frames(30))
+    page = make_page(video)
+    qtbot.waitUntil(lambda: page.banner_kind == "error", timeout=WAIT_MS)
+    texts = " ".join(_screen_texts(page))
+    assert "ended" in page.banner_title.text().lower()
+    assert "again" in page.banner_detail.text()
+    assert "0 s" not in texts and "Camera lost" not in texts
+
+
+def test_no_camera_is_explained_once(qtbot, ctx, make_page):
+    page = make_page("97")  # no webcam at index 97
+    qtbot.waitUntil(lambda: page.notice.isVisible(), timeout=WAIT_MS)
+    message = "No camera was found at index 97"
+    assert message in page.notice_text.text()
+    assert message not in page.banner_detail.text()

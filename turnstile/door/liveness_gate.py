@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import re
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
@@ -47,6 +48,21 @@ if TYPE_CHECKING:
     from turnstile.vision.landmarks import FaceMesh
 
 log = logging.getLogger(__name__)
+
+LOCKOUT_REFUSAL = ("locked out after {attempts} failed liveness checks in a row "
+                   "({minutes} min left)")
+"""Why an identity locked out for spoofs is refused: the access log's reason (for the admin,
+who sees whose identity it is). The door screen never shows it beside a name: see
+:func:`lockout_minutes_left`."""
+_LOCKOUT_REFUSAL_RE = re.compile(
+    r"locked out after \d+ failed liveness checks in a row \((\d+) min left\)")
+
+
+def lockout_minutes_left(text: str) -> int | None:
+    """The minutes left when ``text`` is, or contains, a :data:`LOCKOUT_REFUSAL` (None when
+    it does not): the door screen shows the lockout without the name it was given with."""
+    match = _LOCKOUT_REFUSAL_RE.search(text)
+    return int(match.group(1)) if match else None
 
 
 class _Ahead(NamedTuple):
@@ -214,8 +230,7 @@ class DoorLiveness:
         if left_s <= 0:
             return None
         minutes = max(1, math.ceil(left_s / 60.0))
-        return (f"locked out after {self.max_attempts} failed liveness checks in a row "
-                f"({minutes} min left)")
+        return LOCKOUT_REFUSAL.format(attempts=self.max_attempts, minutes=minutes)
 
     def spoofed(self, employee_id: int | None, now: float) -> bool:
         """Count a spoof presented as this identity; True when it locks the identity out."""

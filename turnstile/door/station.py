@@ -503,11 +503,12 @@ class DoorStation:
         if self.liveness is not None:
             if verdict is Verdict.SPOOF and self.liveness.spoofed(employee_id, t):
                 minutes = self.liveness.lockout.lockout_s / 60.0
+                attempts = self.liveness.max_attempts
+                spoofs = f"{attempts} spoofs in a row" if attempts > 1 else "a spoof"
                 alert = (f"{snapshot.name_of(employee_id) or 'An employee'}'s identity was "
-                         f"presented by {self.liveness.max_attempts} spoofs in a row at this "
-                         f"door and is locked out here for {minutes:g} min.")
-                reason = (f"{reason} Identity locked out for {minutes:g} min after "
-                          f"{self.liveness.max_attempts} spoofs in a row.")
+                         f"presented by {spoofs} at this door and is locked out here for "
+                         f"{minutes:g} min.")
+                reason = f"{reason} Identity locked out for {minutes:g} min after {spoofs}."
                 log.warning("spoof alert: employee id %s locked out for %g min", employee_id,
                             minutes)
             elif verdict is Verdict.GRANTED:

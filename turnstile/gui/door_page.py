@@ -19,9 +19,11 @@ The page owns the door station's parts and wires them together; it does no work 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 
 import shiboken6
 from PySide6.QtCore import QSize, Qt, QThread, QTimer, Signal, Slot
@@ -43,9 +45,14 @@ from turnstile.app import AppContext
 from turnstile.capture import DEMO_SOURCE, CameraState, CameraStatus
 from turnstile.config import Settings
 from turnstile.door import DoorCommander, DoorController, LockState, create_door
-from turnstile.door.liveness_gate import DoorLiveness, build_door_liveness
+from turnstile.door.liveness_gate import (
+    DoorLiveness,
+    build_door_liveness,
+    lockout_minutes_left,
+)
 from turnstile.door.station import (
     STARTING_MESSAGE,
+    FaceView,
     FrameReport,
     StationDecision,
     load_face_crop,
@@ -53,7 +60,7 @@ from turnstile.door.station import (
 from turnstile.gui.tasks import run_task
 from turnstile.gui.video_view import VideoView
 from turnstile.gui.vision_worker import VisionWorker, WorkerStats, emit
-from turnstile.matching.door_policy import DoorPolicy, DoorState
+from turnstile.matching.door_policy import FACE_NOT_CLAIMED, DoorPolicy, DoorState
 from turnstile.services.access_log import EventWriter, error_record
 from turnstile.services.audit import SPOOF_LOCKOUT, SYSTEM_ACTOR
 from turnstile.services.change_watch import WATCH_INTERVAL_S, ChangeWatcher
@@ -85,8 +92,32 @@ BANNER_STYLES: dict[str, tuple[str, str]] = {
 }
 SPOOF_TEXT = "We could not confirm a live person at the door."
 """Shown (without any name) when the liveness check refused the face."""
+ASK_AT_RECEPTION = "Please ask at reception."
+NOT_ALLOWED_LABEL = "Not allowed"
+"""The face box label of a refused person the door does not name (see
+:attr:`DoorPage.names_shown`)."""
+FACE_LABEL_MAX_CHARS = 28
+"""Longer face box labels are cut (with an ellipsis): the label is drawn over the picture,
+from the left edge of the box, and must stay on it."""
+
+SOURCE_FROM_SETTINGS = "settings"
+SOURCE_FROM_COMMAND_LINE = "command line"
+SOURCE_PICKED = "picked"
+SOURCE_ORIGIN_TEXT = {SOURCE_FROM_SETTINGS: "", SOURCE_FROM_COMMAND_LINE: "from the command line",
+                      SOURCE_PICKED: "picked on this page"}
+"""Why the door uses the source it uses, as the status bar says it (nothing when it is the
+settings' camera)."""
 
 DOOR_TEXT = {LockState.CLOSED: "LOCKED", LockState.OPEN: "OPEN", LockState.FAULT: "DOOR FAULT"}
+
+
+def _retry_text(retry_in_s: float | None) -> str:
+    """When the camera is tried again, for the banner."""
+    if retry_in_s is None:
+        return ""
+    if retry_in_s < 1.0:
+        return " Trying again now."
+    return f" Next try in {math.ceil(retry_in_s)} s."
 
 
 class DoorPage(QWidget):
@@ -125,6 +156,9 @@ class DoorPage(QWidget):
         self.ctx = ctx
         settings = ctx.settings
         self.source = source if source is not None else settings.camera_source
+        self.source_origin = SOURCE_FROM_SETTINGS if source is None \
+            else SOURCE_FROM_COMMAND_LINE
+        """Where :attr:`source` came from: one of the keys of :data:`SOURCE_ORIGIN_TEXT`."""
         self.is_demo = self.source.strip().lower() == DEMO_SOURCE
         self._shut_down = False
         self._generation = 0          # of the camera source, as the worker counts it
@@ -290,7 +324,7 @@ class DoorPage(QWidget):
         self.demo_text = QLabel("Demo: the astronaut is a stranger here until she is enrolled. "
                                 "(The liveness check is off: the demo is a moving photo.)")
         self.demo_text.setWordWrap(True)
-        self.demo_enrol_button = QPushButton("Enrol the demo person")
+        self.demo_enrol_button = QPushButton("Enroll the demo person")
         self.demo_enrol_button.clicked.connect(self.enrol_demo_person)
         demo_layout.addWidget(self.demo_text, 1)
         demo_layout.addWidget(self.demo_enrol_button)
@@ -372,6 +406,7 @@ class DoorPage(QWidget):
         self.liveness_mode = "off" if self.is_demo else settings.liveness_mode
         mode = self.liveness_mode
         attempts, lockout_min = settings.spoof_max_attempts, settings.spoof_lockout_min
+        self._spoof_rules = (attempts, lockout_min)
 
         def liveness_factory() -> DoorLiveness | None:  # on the vision thread
             return build_door_liveness(mode, attempts, lockout_min)
@@ -416,11 +451,13 @@ class DoorPage(QWidget):
         """Ask for a video file and play it instead of the camera."""
         path, _ = QFileDialog.getOpenFileName(self, "Open a video file", "", VIDEO_FILE_FILTER)
         if path:
-            self.set_source(path)
+            self.set_source(path, origin=SOURCE_PICKED)
 
-    def set_source(self, source: str) -> None:
-        """Use another camera, file or stream."""
+    def set_source(self, source: str, *, origin: str = SOURCE_FROM_SETTINGS) -> None:
+        """Use another camera, file or stream (``origin``: where it comes from, a key of
+        :data:`SOURCE_ORIGIN_TEXT`, shown in the status bar)."""
         self.source = source
+        self.source_origin = origin
         self.is_demo = source.strip().lower() == DEMO_SOURCE
         self.demo_bar.setVisible(self.is_demo)
         self.notice.hide()
@@ -430,7 +467,7 @@ class DoorPage(QWidget):
     @Slot()
     def retry_camera(self) -> None:
         """Try to open the camera at once instead of waiting for the next attempt."""
-        self.set_source(self.source)
+        self.set_source(self.source, origin=self.source_origin)
 
     @Slot()
     def reload_gallery(self) -> None:
@@ -500,7 +537,7 @@ class DoorPage(QWidget):
 
     @Slot()
     def enrol_demo_person(self) -> None:
-        """Enrol the demo face, so the demo also shows the door opening."""
+        """Enroll the demo face, so the demo also shows the door opening."""
         from turnstile.capture.demo import (
             DEMO_EMPLOYEE_NUMBER,
             DEMO_PERSON_NAME,
@@ -572,7 +609,8 @@ class DoorPage(QWidget):
         if report.source_generation < self._generation:
             return  # from the previous camera
         self._generation = report.source_generation
-        self.video.set_report(report)
+        faces = tuple(self._door_view(face) for face in report.faces)
+        self.video.set_report(report if faces == report.faces else replace(report, faces=faces))
         if time.monotonic() < self._hold_until or self._camera_problem_shown():
             return
         self._show_state(report)
@@ -597,8 +635,7 @@ class DoorPage(QWidget):
                                  else "Welcome", "", self._crop_for(report.employee_id))
         elif state is DoorState.DENIED:
             self._set_banner("denied", "Access denied",
-                             f"{report.name}: {report.message}" if report.name
-                             else report.message)
+                             self._denial(report.name, report.message)[0])
         elif state is DoorState.UNKNOWN:
             self._set_banner("unknown", "Not recognised", "Please ask at reception.")
         elif state is DoorState.SPOOF:
@@ -615,7 +652,14 @@ class DoorPage(QWidget):
         self.decisions.append(decision)
         del self.decisions[:-100]
         if decision.alert:
-            self.alert_raised.emit(decision.alert)
+            # The station's alert names the person; the door screen (where the alert shows)
+            # may be looked at by the attacker, so the admin is sent to the access log.
+            attempts, lockout_min = self._spoof_rules
+            spoofs = f"{attempts} spoofs in a row" if attempts > 1 else "a spoof"
+            self.alert_raised.emit(
+                f"An enrolled person's identity was presented by {spoofs} at this door and "
+                f"is locked out here for {lockout_min:g} min. The Access log has the spoof "
+                f"events.")
             self._record_alert(decision)
         if decision.verdict == "error":
             return  # the camera status handler shows camera problems
@@ -626,9 +670,10 @@ class DoorPage(QWidget):
             self._set_banner("granted", f"Welcome, {decision.name}", "Please come in.",
                              self._crop_for(decision.employee_id, decision.seq))
         elif decision.verdict == "denied":
-            self._set_banner("denied", "Access denied",
-                             f"{decision.name}: {decision.reason}. Please ask at reception.",
-                             self._crop_for(decision.employee_id, decision.seq))
+            detail, named = self._denial(decision.name, decision.reason)
+            self._set_banner("denied", "Access denied", detail,
+                             self._crop_for(decision.employee_id, decision.seq) if named
+                             else None)
         elif decision.verdict == "spoof":  # never the name: the person may be an attacker
             self._set_banner("denied", "Access denied", f"{SPOOF_TEXT} {decision.reason}")
         elif decision.passage == 0:  # 1:1 mode: the number given matched nobody
@@ -636,6 +681,49 @@ class DoorPage(QWidget):
                              f"{decision.reason.capitalize()}. Please ask at reception.")
         else:
             self._set_banner("unknown", "Not recognised", "Please ask at reception.")
+
+    @property
+    def names_shown(self) -> bool:
+        """Whether a refused person (suspended, expired) may be named on the door screen.
+
+        Only when the door does not check liveness. With the check on, the name waits for it
+        (README, *Liveness*), and the door refuses a person who may not pass without waiting
+        for it: the face may be a photo of them. A lockout for spoofs and a face that does
+        not match the employee number typed are never named.
+        """
+        return self.liveness_mode == "off"
+
+    def _denial(self, name: str, reason: str) -> tuple[str, bool]:
+        """The banner's text for a known face that may not pass, and whether it names them
+        (the access log keeps who it was)."""
+        minutes = lockout_minutes_left(reason)
+        if minutes is not None:
+            return (f"Locked for {minutes} min after repeated failed liveness checks. "
+                    f"{ASK_AT_RECEPTION}", False)
+        reason = reason or "not allowed"
+        if reason == FACE_NOT_CLAIMED:  # not the person whose number was given
+            return f"{reason[0].upper()}{reason[1:]}. {ASK_AT_RECEPTION}", False
+        if name and self.names_shown:
+            return f"{name}: {reason}. {ASK_AT_RECEPTION}", True
+        return f"Not allowed ({reason}). {ASK_AT_RECEPTION}", False
+
+    def _door_view(self, face: FaceView) -> FaceView:
+        """A face box as the door screen shows it: a refused identity named only as
+        :meth:`_denial` would, and no label longer than :data:`FACE_LABEL_MAX_CHARS`."""
+        label, score = face.label, face.score
+        # A refused recognised face: "name (reason)" with its score. (A spoof's label,
+        # "Not a live person", has no score.)
+        if face.primary and face.hint == "denied" and score is not None:
+            minutes = lockout_minutes_left(label)
+            if minutes is not None:
+                label, score = f"Locked out · {minutes} min", None
+            elif not self.names_shown or label.endswith(f"({FACE_NOT_CLAIMED})"):
+                label, score = NOT_ALLOWED_LABEL, None
+        if len(label) > FACE_LABEL_MAX_CHARS:
+            label = label[:FACE_LABEL_MAX_CHARS - 1].rstrip() + "…"
+        if label == face.label and score == face.score:
+            return face
+        return replace(face, label=label, score=score)
 
     def _banner_expired(self) -> None:
         self._hold_until = 0.0
@@ -682,25 +770,54 @@ class DoorPage(QWidget):
         self._camera_status = status
         if status.state is CameraState.LIVE:
             self.notice.hide()
-            self.status_camera.setText(f"Camera: {self.worker.source_description()}")
+            self._show_camera()
             self.demo_bar.setVisible(self.is_demo)
             if self.banner_kind == "error":
                 self._set_banner("idle", "Please look at the camera")
+        elif status.state is CameraState.LOST and status.attempts == 1 \
+                and self._source_is_file():
+            # The file is opened again at once and plays from the start.
+            self._set_banner("error", "The video ended – the door is locked",
+                             "It starts again from the beginning.")
+            self.video.clear("The video ended.\nStarting it again…")
+            self._show_camera("ended, starting again")
         elif status.state is CameraState.LOST:
-            retry = f" Next try in {status.retry_in_s:.0f} s." if status.retry_in_s else ""
             self._set_banner("error", "Camera lost – the door is locked",
-                             f"Reconnecting (attempt {status.attempts}).{retry}")
-            self.video.clear(f"Camera lost: {status.message}\nReconnecting…")
+                             f"Reconnecting (attempt {status.attempts})."
+                             f"{_retry_text(status.retry_in_s)}")
             self.status_camera.setText("Camera: lost, reconnecting")
-            if status.attempts >= 3:
+            if status.attempts >= 3:  # the notice says why from now on
+                self.video.clear("Camera lost.\nReconnecting…")
                 self._show_notice(f"{status.message} Still trying to reconnect.",
                                   offer_file=True)
+            else:
+                self.video.clear(f"Camera lost: {status.message}\nReconnecting…")
         elif status.state is CameraState.UNAVAILABLE:
-            self._set_banner("error", "No camera – the door is locked", status.message)
-            self.video.clear("No camera picture.\nPick a video file, or check the camera.")
+            # Why, and what to do, is said once: in the notice, beside its buttons.
+            self._set_banner("error", "No camera – the door is locked")
+            self.video.clear("No camera picture.")
             self.status_camera.setText("Camera: none")
             self._show_notice(f"{status.message} You can play a video file instead.",
                               offer_file=True)
+
+    def _source_is_file(self) -> bool:
+        """Whether the door plays a video file (not a camera, a stream or the demo)."""
+        from turnstile.capture.opencv_source import is_stream_url, parse_source
+
+        source = parse_source(self.source)
+        return not self.is_demo and isinstance(source, str) and not is_stream_url(source)
+
+    def _show_camera(self, detail: str = "") -> None:
+        """The status bar's camera: which source, where it came from when it is not the
+        settings' camera, and ``detail`` (the frame rate)."""
+        origin = SOURCE_ORIGIN_TEXT.get(self.source_origin, "")
+        text = f"Camera: {self.worker.source_description()}"
+        if origin:
+            text += f" ({origin})"
+        self.status_camera.setText(f"{text} · {detail}" if detail else text)
+        self.status_camera.setToolTip(
+            f"The camera in the settings ({self.ctx.settings.camera_source}) is used once "
+            f"another one is saved there." if origin else "")
 
     def _camera_problem_shown(self) -> bool:
         return self._camera_status.state in (CameraState.LOST, CameraState.UNAVAILABLE)
@@ -708,8 +825,7 @@ class DoorPage(QWidget):
     @Slot(object)
     def _on_stats(self, stats: WorkerStats) -> None:
         self.stats = stats
-        self.status_camera.setText(f"Camera: {self.worker.source_description()} · "
-                                   f"{stats.fps:.1f} fps")
+        self._show_camera(f"{stats.fps:.1f} fps")
         self.status_processing.setText(f"Processing: {stats.process_ms:.0f} ms/frame")
         if self.status_log.isVisible() and self.events.pending == 0:
             self.status_log.hide()  # the access log caught up

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -83,6 +83,9 @@ class MainWindow(QMainWindow):
         self.people.person_changed.connect(self.door.reload_gallery)
         self.people.person_deleted.connect(self.door.reload_gallery)
         self.settings_page.settings_changed.connect(self._settings_changed)
+        self._camera_setting = ctx.settings.camera_source
+        """The camera in the settings as last saved: the door moves to another camera only
+        when a save changes it (a source given on the command line stays until then)."""
         self.nav = QListWidget()
         self.nav.setObjectName("nav")
         self.nav.setFixedWidth(180)
@@ -126,7 +129,8 @@ class MainWindow(QMainWindow):
         self.alert_button.setStyleSheet("QPushButton#alert { color: #b3261e; font-weight: bold;"
                                         " text-align: left; padding: 8px 16px; }")
         self.alert_button.setToolTip("Click to dismiss (the event stays in the access log)")
-        self.alert_button.clicked.connect(self.alert_button.hide)
+        self.alert_button.clicked.connect(self._dismiss_alert)
+        self._alert_message = ""
         self.alert_button.hide()
         self.door.alert_raised.connect(self._door_alert)
         side_layout.addWidget(self.alert_button)
@@ -170,7 +174,9 @@ class MainWindow(QMainWindow):
             return
         self._revert_row()
         if user is None:
-            self.request_login(row)
+            dialog = self.request_login(row)
+            if dialog is not None:  # cancelled or done: the menu shows the page shown
+                dialog.finished.connect(self._revert_row)
             return
         title = getattr(self.pages[row], "title", "")
         self.ctx.audit(audit_actions.PERMISSION_DENIED, f"page {title}",
@@ -183,14 +189,23 @@ class MainWindow(QMainWindow):
     def _show_row(self, row: int) -> None:
         self._row = row
         self.stack.setCurrentIndex(row)
-        if self.nav.currentRow() != row:
-            self.nav.blockSignals(True)
-            self.nav.setCurrentRow(row)
-            self.nav.blockSignals(False)
+        self._highlight_row()
 
     def _revert_row(self) -> None:
+        """Highlight the page shown again, after a refused move to another one."""
+        self._highlight_row()
+        # A click selects the clicked row after telling us it became current (the list
+        # sets the current row on mouse press, then the selection): highlight again once
+        # the click is over.
+        QTimer.singleShot(0, self._highlight_row)
+
+    def _highlight_row(self) -> None:
+        """Make the menu's current and highlighted (selected) row the page shown."""
+        item = self.nav.item(self._row)
+        if self.nav.currentRow() == self._row and self.nav.selectedItems() == [item]:
+            return
         self.nav.blockSignals(True)
-        self.nav.setCurrentRow(self._row)
+        self.nav.setCurrentRow(self._row, QItemSelectionModel.SelectionFlag.ClearAndSelect)
         self.nav.blockSignals(False)
 
     def _has_accounts(self) -> bool | None:
@@ -293,20 +308,32 @@ class MainWindow(QMainWindow):
 
     def _door_alert(self, text: str) -> None:
         # The button's label wraps badly; the full text goes in the tooltip and status bar.
+        # Both are on the door screen, in view of whoever stands at the door: the door page
+        # words its alerts without the person's name (the access log has it).
         self.alert_button.setText("⚠ Spoof alert")
         self.alert_button.setToolTip(f"{text}\nClick to dismiss (the event stays in the "
                                      f"access log and the audit trail).")
         self.alert_button.show()
-        self.statusBar().showMessage(f"Alert: {text}")
+        self._alert_message = f"Alert: {text}"
+        self.statusBar().showMessage(self._alert_message)
         QApplication.alert(self)  # flashes the task bar entry
+
+    def _dismiss_alert(self) -> None:
+        self.alert_button.hide()
+        if self._alert_message and self.statusBar().currentMessage() == self._alert_message:
+            self.statusBar().clearMessage()
 
     def _settings_changed(self, settings: object) -> None:
         if isinstance(settings, Settings):
             self.door.apply_settings(settings)  # rules, liveness, 1:1 mode, snapshots
         self.door.reload_gallery()  # new thresholds
         source = getattr(settings, "camera_source", None)
-        if source and not self.door.is_demo and source != self.door.source:
-            self.door.set_source(source)
+        if source and source != self._camera_setting:
+            # Only a camera chosen in this save moves the door: saving other settings keeps
+            # the source it plays (one given on the command line, a file picked there).
+            self._camera_setting = source
+            if source != self.door.source:
+                self.door.set_source(source)
         idle_min = getattr(settings, "idle_logout_min", None)
         if isinstance(idle_min, int):
             self.idle_timer.setInterval(idle_min * MS_PER_MIN)
