@@ -5,7 +5,8 @@ denied passages per hour of the day or per day, and a CSV export of what is show
 The table model reads a page of events at a time in the background (keyset paging), the
 count and the chart are computed by the database in the background too, so the page opens
 and filters in milliseconds whatever the size of the log; every answer carries the filter
-generation it was asked for, and stale answers are dropped.
+generation it was asked for, and stale answers are dropped. The page reads the log again
+each time it is opened, so what it shows is never older than the visit.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QDate, QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut, QShowEvent
+from PySide6.QtCore import QDate, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QPalette, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -31,7 +32,11 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSplitter,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -40,7 +45,13 @@ from PySide6.QtWidgets import (
 from turnstile.app import AppContext
 from turnstile.gui.charts import ChartData, DecisionChart
 from turnstile.gui.dialogs import error_text
-from turnstile.gui.table_models import DECISION_LABELS, AccessLogTableModel, person_label
+from turnstile.gui.table_models import (
+    DECISION_LABELS,
+    NO_COMPARISON_TEXT,
+    AccessLogTableModel,
+    no_comparison_reason,
+    person_label,
+)
 from turnstile.gui.tasks import run_task
 from turnstile.gui.widgets_common import (
     MessageLabel,
@@ -77,6 +88,47 @@ DECISION_FILTERS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
 CHART_BY_HOUR = "By hour of the day"
 CHART_BY_DAY = "By day"
 
+CELL_PADDING_PX = 16
+"""Room around a table cell's text (the style's margins and the grid line)."""
+ROW_PADDING_PX = 10
+"""A table row is this much taller than a line of text."""
+PERSON_COLUMN_SAMPLE = "Alexandra Johnson (E1001)"
+DOOR_COLUMN_SAMPLE = "Main entrance"
+"""The name columns are as wide as these (longer names are elided, in full on hover and
+in the details of the selected event)."""
+PERSON_FILTER_SAMPLE = "Alexandra Johnson"
+DOOR_FILTER_SAMPLE = "All doors"
+"""The person and door filters shrink no narrower than these (with their arrow)."""
+DETAILS_MIN_WIDTH_PX = 250
+DETAILS_WIDTH_PX = 300
+DETAILS_MAX_WIDTH_PX = 400
+"""Widths of the panel of the selected event (it starts at the middle one)."""
+SNAPSHOT_MIN_WIDTH_PX = 200
+SNAPSHOT_MIN_HEIGHT_PX = 110
+
+NO_FACE_PICTURE = ("No face picture for this event: it records a camera or door problem, "
+                   "not a face at the door.")
+NO_SNAPSHOT_KEPT = ("No snapshot was kept for this event (see the snapshot policy in "
+                    "Settings).")
+
+
+class ReadableSelectionDelegate(QStyledItemDelegate):
+    """Draws the text of a selected row in the palette's highlighted-text colour.
+
+    The access log colours its decisions (red, green, purple, grey); some styles keep that
+    colour on the selection's background, where red on blue is hard to read.
+    """
+
+    def initStyleOption(self, option: QStyleOptionViewItem,  # noqa: N802 (Qt name)
+                        index: QModelIndex | QPersistentModelIndex) -> None:
+        super().initStyleOption(option, index)
+        if option.state & QStyle.StateFlag.State_Selected:
+            palette = option.palette
+            for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
+                palette.setBrush(group, QPalette.ColorRole.Text,
+                                 palette.brush(group, QPalette.ColorRole.HighlightedText))
+            option.palette = palette
+
 
 @dataclass(frozen=True)
 class ChartResult:
@@ -101,6 +153,22 @@ def period_dates(period: str, today: date | None = None) -> tuple[date | None, d
     if period == "Last 12 months":
         return today - timedelta(days=364), today
     return None, None
+
+
+def score_details(event: q.EventRow) -> str:
+    """The score of an event as the details panel says it: the similarity, what the door
+    needed, and which face model measured both (each model has its own scale)."""
+    if q.is_no_comparison(event.score):
+        return f"{NO_COMPARISON_TEXT}: {no_comparison_reason(event)}"
+    if event.score is None:
+        return "-"
+    text = f"{event.score:.4f}"
+    if event.threshold is not None:
+        text += f" (needed {event.threshold:.4f})"
+    model = q.scoring_model_name(event.model_id)
+    if model:
+        text += f"\nby {model}"
+    return text
 
 
 class AccessLogPage(QWidget):
@@ -132,7 +200,6 @@ class AccessLogPage(QWidget):
         self.count: int | None = None
         self._generation = 0
         self._snapshot_seq = 0
-        self._shown_before = False
         self.snapshot_shown = False
         self.export_job: ProgressJob | None = None
         self._timer = QTimer(self)
@@ -140,66 +207,83 @@ class AccessLogPage(QWidget):
         self._timer.setInterval(FILTER_DELAY_MS)
         self._timer.timeout.connect(self.apply_filter)
         self._build()
-        self._load_choices()
-        # The first page is read as soon as the page exists: it is ready when first shown.
-        self.apply_filter()
+        # Nothing is read yet: the page reads the log each time it is shown (showEvent),
+        # so that it never shows the log as it was when the application started.
 
     # -- layout ----------------------------------------------------------------------------
     def _build(self) -> None:
+        # Everything here must fit the window's smallest size (1024 x 640, the page gets
+        # about 844 x 618 of it) without a widget squeezed under its minimum: the filters
+        # take two rows, the combo boxes whose items are names have a bounded minimum, and
+        # the details of the selected event scroll rather than overlap when they are long.
         root = QVBoxLayout(self)
-        root.setContentsMargins(16, 16, 16, 12)
-        root.setSpacing(10)
+        root.setContentsMargins(12, 10, 12, 8)
+        root.setSpacing(8)
         root.addLayout(self._filter_bar())
 
         self.table = QTableView()
         self.table.setModel(self.model)
+        self.table.setItemDelegate(ReadableSelectionDelegate(self.table))
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
         self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(26)
+        self.table.verticalHeader().setDefaultSectionSize(
+            self.table.fontMetrics().height() + ROW_PADDING_PX)
         header = self.table.horizontalHeader()
         header.setHighlightSections(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        for col, width in ((AccessLogTableModel.COL_TIME, 150), (AccessLogTableModel.COL_DOOR,
-                           120), (AccessLogTableModel.COL_PERSON, 200),
-                           (AccessLogTableModel.COL_DECISION, 110),
-                           (AccessLogTableModel.COL_SCORE, 64),
-                           (AccessLogTableModel.COL_LIVENESS, 64)):
+        header.setStretchLastSection(True)  # the details take the room that is left
+        header.setMinimumSectionSize(header.fontMetrics().horizontalAdvance("Details")
+                                     + CELL_PADDING_PX)
+        # The stretched last column shrinks no narrower than the default size: let it
+        # shrink to its minimum rather than push a scroll bar in.
+        header.setDefaultSectionSize(header.minimumSectionSize())
+        for col, width in self._column_widths().items():
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
 
         details = QFrame()
         details.setFrameShape(QFrame.Shape.StyledPanel)
-        details.setMinimumWidth(260)
-        details.setMaximumWidth(400)
-        dlayout = QVBoxLayout(details)
-        dlayout.setContentsMargins(10, 10, 10, 10)
+        details.setMinimumWidth(DETAILS_MIN_WIDTH_PX)
+        details.setMaximumWidth(DETAILS_MAX_WIDTH_PX)
+        outer = QVBoxLayout(details)
+        outer.setContentsMargins(1, 1, 1, 1)
+        self.details_scroll = QScrollArea()
+        self.details_scroll.setWidgetResizable(True)
+        self.details_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.details_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        outer.addWidget(self.details_scroll)
+        inner = QWidget()
+        dlayout = QVBoxLayout(inner)
+        dlayout.setContentsMargins(9, 9, 9, 9)
         dlayout.addWidget(section_title("Selected event"))
         self.snapshot_view = PhotoView("Select an event to see its camera snapshot.")
         self.snapshot_view.setAcceptDrops(False)
-        self.snapshot_view.setMinimumSize(240, 180)
+        self.snapshot_view.setMinimumSize(SNAPSHOT_MIN_WIDTH_PX, SNAPSHOT_MIN_HEIGHT_PX)
         dlayout.addWidget(self.snapshot_view, 1)
         self.detail_form = QFormLayout()
         self.detail_form.setHorizontalSpacing(10)
+        self.detail_form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
         self._details: dict[str, QLabel] = {}
-        for key in ("Time", "Door", "Person", "Decision", "Score", "Liveness", "Details"):
+        for key in ("Time", "Person", "Decision", "Score", "Liveness", "Door", "Details"):
             value = QLabel()
             value.setWordWrap(True)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.detail_form.addRow(f"{key}:", value)
             self._details[key] = value
         dlayout.addLayout(self.detail_form)
+        self.details_scroll.setWidget(inner)
 
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(self.table)
         top.addWidget(details)
         top.setStretchFactor(0, 1)
         top.setCollapsible(0, False)
-        top.setSizes([800, 320])
+        top.setCollapsible(1, False)
+        top.setSizes([800, DETAILS_WIDTH_PX])
 
         chart_box = QWidget()
         clayout = QVBoxLayout(chart_box)
@@ -221,6 +305,7 @@ class AccessLogPage(QWidget):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
         splitter.setCollapsible(0, False)
+        splitter.setCollapsible(1, False)
         splitter.setSizes([430, 200])
         root.addWidget(splitter, 1)
 
@@ -229,8 +314,8 @@ class AccessLogPage(QWidget):
         self.message = MessageLabel()
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setToolTip("Read the newest events (F5)")
-        self.refresh_button.clicked.connect(self.apply_filter)
-        QShortcut(QKeySequence(Qt.Key.Key_F5), self, activated=self.apply_filter)
+        self.refresh_button.clicked.connect(self.refresh)
+        QShortcut(QKeySequence(Qt.Key.Key_F5), self, activated=self.refresh)
         self.export_button = QPushButton("Export CSV...")
         self.export_button.setToolTip("Save the events shown (all pages) as a CSV file")
         self.export_button.clicked.connect(self._choose_export_file)
@@ -243,9 +328,28 @@ class AccessLogPage(QWidget):
         bottom.addWidget(self.export_button)
         root.addLayout(bottom)
 
-    def _filter_bar(self) -> QHBoxLayout:
-        bar = QHBoxLayout()
-        bar.setSpacing(6)
+    def _column_widths(self) -> dict[int, int]:
+        """Widths that fit what each column shows, in this font."""
+        cell = self.table.fontMetrics()
+        head = self.table.horizontalHeader().fontMetrics()
+        col = AccessLogTableModel
+
+        def fit(column: int, *texts: str) -> int:
+            widest = max([cell.horizontalAdvance(t) for t in texts]
+                         + [head.horizontalAdvance(col.HEADERS[column])])
+            return widest + CELL_PADDING_PX
+
+        sample_time = format_local(datetime(2000, 12, 28, 23, 58, 58).astimezone())
+        return {
+            col.COL_TIME: fit(col.COL_TIME, sample_time),
+            col.COL_PERSON: fit(col.COL_PERSON, PERSON_COLUMN_SAMPLE),
+            col.COL_DECISION: fit(col.COL_DECISION, *DECISION_LABELS.values()),
+            col.COL_SCORE: fit(col.COL_SCORE, "0.0000", NO_COMPARISON_TEXT),
+            col.COL_LIVENESS: fit(col.COL_LIVENESS, "0.00"),
+            col.COL_DOOR: fit(col.COL_DOOR, DOOR_COLUMN_SAMPLE),
+        }
+
+    def _filter_bar(self) -> QVBoxLayout:
         self.period_combo = QComboBox()
         self.period_combo.addItems(PERIODS)
         self.period_combo.setCurrentText(DEFAULT_PERIOD)
@@ -259,7 +363,6 @@ class AccessLogPage(QWidget):
         self.person_combo = QComboBox()
         self.person_combo.setEditable(True)
         self.person_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.person_combo.setMinimumWidth(180)
         self.person_combo.addItem("Everyone", None)
         completer = self.person_combo.completer()
         completer.setFilterMode(Qt.MatchFlag.MatchContains)
@@ -273,22 +376,49 @@ class AccessLogPage(QWidget):
         self.door_combo = QComboBox()
         self.door_combo.addItem("All doors", None)
         self.door_combo.currentIndexChanged.connect(self._schedule)
+        # Names of people and doors can be of any length: their boxes take the width of
+        # the longest name when there is room, but a long name must not push the page
+        # past the window, so their minimum is a name of ordinary length.
+        for combo, sample in ((self.person_combo, PERSON_FILTER_SAMPLE),
+                              (self.door_combo, DOOR_FILTER_SAMPLE)):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+            arrow_px = combo.sizeHint().width() - combo.fontMetrics().horizontalAdvance(
+                combo.itemText(0))
+            combo.setMinimumWidth(combo.fontMetrics().horizontalAdvance(sample) + arrow_px)
         self.reset_button = QPushButton("Reset")
         self.reset_button.setToolTip("Show every event of the last 7 days")
         self.reset_button.clicked.connect(self.reset_filters)
-        bar.addWidget(QLabel("Period:"))
-        bar.addWidget(self.period_combo)
-        bar.addWidget(self.from_date)
-        bar.addWidget(QLabel("to"))
-        bar.addWidget(self.to_date)
-        bar.addSpacing(10)
-        bar.addWidget(QLabel("Person:"))
-        bar.addWidget(self.person_combo, 1)
-        bar.addWidget(QLabel("Decision:"))
-        bar.addWidget(self.decision_combo)
-        bar.addWidget(QLabel("Door:"))
-        bar.addWidget(self.door_combo)
-        bar.addWidget(self.reset_button)
+        fixed_width(self.reset_button)
+
+        # The two rows start with their boxes one above the other.
+        period_label, person_title = QLabel("Period:"), QLabel("Person:")
+        first_column_px = max(period_label.sizeHint().width(), person_title.sizeHint().width())
+        period_label.setMinimumWidth(first_column_px)
+        person_title.setMinimumWidth(first_column_px)
+        when = QHBoxLayout()
+        when.setSpacing(6)
+        when.addWidget(period_label)
+        when.addWidget(self.period_combo)
+        when.addSpacing(4)
+        when.addWidget(self.from_date)
+        when.addWidget(QLabel("to"))
+        when.addWidget(self.to_date)
+        when.addStretch(1)
+        when.addWidget(self.reset_button)
+        what = QHBoxLayout()
+        what.setSpacing(6)
+        what.addWidget(person_title)
+        what.addWidget(self.person_combo, 1)
+        what.addSpacing(10)
+        what.addWidget(QLabel("Decision:"))
+        what.addWidget(self.decision_combo)
+        what.addSpacing(10)
+        what.addWidget(QLabel("Door:"))
+        what.addWidget(self.door_combo)
+        bar = QVBoxLayout()
+        bar.setSpacing(6)
+        bar.addLayout(when)
+        bar.addLayout(what)
         self._set_dates_for_period(DEFAULT_PERIOD)
         return bar
 
@@ -457,11 +587,13 @@ class AccessLogPage(QWidget):
             if mode == CHART_BY_HOUR:
                 counts = q.hour_of_day_counts(db, flt)
                 return ChartResult(generation, mode,
-                                   ChartData.per_hour_of_day(counts.granted, counts.denied),
+                                   ChartData.per_hour_of_day(counts.granted, counts.denied,
+                                                             counts.errors),
                                    "per hour of the day, local time")
             days = q.decision_counts(db, flt, bucket="day")
             return ChartResult(generation, mode,
-                               ChartData.per_day(days.starts, days.granted, days.denied),
+                               ChartData.per_day(days.starts, days.granted, days.denied,
+                                                 days.errors),
                                "per day")
 
         run_task(work, self._chart_done, lambda exc: self._chart_failed(generation, exc))
@@ -502,10 +634,19 @@ class AccessLogPage(QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt name)
         super().showEvent(event)
-        if self._shown_before:
-            self._load_choices()
-            self.apply_filter()  # new events arrived while another page was shown
-        self._shown_before = True
+        # Each time the page is opened (not when the window comes back from the task bar,
+        # which would lose the row being looked at): events arrived, people were enrolled.
+        if not event.spontaneous():
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Read the lists of people and doors and the newest events again, in the
+        background; a named period ("Last 7 days") is moved to end today."""
+        self._load_choices()
+        period = self.period_combo.currentText()
+        if period != CUSTOM_PERIOD:
+            self._set_dates_for_period(period)
+        self.apply_filter()
 
     # -- details of the selected event -----------------------------------------------------
     def _clear_details(self) -> None:
@@ -520,15 +661,12 @@ class AccessLogPage(QWidget):
             self._clear_details()
             return
         event = self.model.row_at(current.row())
-        score = "" if event.score is None else f"{event.score:.4f}"
-        if event.score is not None and event.threshold is not None:
-            score += f" (needed {event.threshold:.4f})"
         values = {
             "Time": format_local(event.at),
             "Door": event.door_name,
             "Person": person_label(event),
             "Decision": DECISION_LABELS.get(event.decision, event.decision),
-            "Score": score or "-",
+            "Score": score_details(event),
             "Liveness": "-" if event.liveness_score is None else f"{event.liveness_score:.2f}",
             "Details": event.reason or "-",
         }
@@ -537,8 +675,8 @@ class AccessLogPage(QWidget):
         self._snapshot_seq += 1
         seq = self._snapshot_seq
         if not event.has_snapshot:
-            self.snapshot_view.placeholder = ("No snapshot was kept for this event (see the "
-                                              "snapshot policy in Settings).")
+            self.snapshot_view.placeholder = (NO_FACE_PICTURE if event.decision == q.ERROR
+                                              else NO_SNAPSHOT_KEPT)
             self.snapshot_view.clear_image()
             return
         self.snapshot_view.placeholder = "Loading the snapshot..."

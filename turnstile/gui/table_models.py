@@ -28,7 +28,12 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QPixmap
 
 from turnstile.gui.widgets_common import format_date, format_local, jpeg_to_pixmap
-from turnstile.services.access_log_query import DEFAULT_PAGE_ROWS, EventFilter, EventRow
+from turnstile.services.access_log_query import (
+    DEFAULT_PAGE_ROWS,
+    EventFilter,
+    EventRow,
+    is_no_comparison,
+)
 from turnstile.services.people import PersonRow
 
 log = logging.getLogger(__name__)
@@ -312,14 +317,16 @@ class AccessLogTableModel(RowsTableModel):
         load_failed(object): a page could not be read (the exception).
     """
 
+    # What was decided comes right after when and who, so it stays in view in a narrow
+    # window; the details, of any length, come last and take the room that is left.
     COL_TIME = 0
-    COL_DOOR = 1
-    COL_PERSON = 2
-    COL_DECISION = 3
-    COL_SCORE = 4
-    COL_LIVENESS = 5
+    COL_PERSON = 1
+    COL_DECISION = 2
+    COL_SCORE = 3
+    COL_LIVENESS = 4
+    COL_DOOR = 5
     COL_REASON = 6
-    HEADERS = ("Time", "Door", "Person", "Decision", "Score", "Liveness", "Details")
+    HEADERS = ("Time", "Person", "Decision", "Score", "Liveness", "Door", "Details")
 
     rows_loaded = Signal(int)
     load_failed = Signal(object)
@@ -444,6 +451,8 @@ class AccessLogTableModel(RowsTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole and col == self.COL_REASON and event.reason:
             return event.reason
+        if role == Qt.ItemDataRole.ToolTipRole and col == self.COL_SCORE:
+            return score_tooltip(event)
         return None
 
     def _text(self, event: EventRow, col: int) -> str:
@@ -456,12 +465,34 @@ class AccessLogTableModel(RowsTableModel):
         if col == self.COL_DECISION:
             return DECISION_LABELS.get(event.decision, event.decision)
         if col == self.COL_SCORE:
+            if is_no_comparison(event.score):
+                return NO_COMPARISON_TEXT
             return "" if event.score is None else f"{event.score:.4f}"
         if col == self.COL_LIVENESS:
             return "" if event.liveness_score is None else f"{event.liveness_score:.2f}"
         if col == self.COL_REASON:
             return event.reason or ""
         return ""
+
+
+NO_COMPARISON_TEXT = "none"
+"""The score cell of a face there was nobody to compare with (the score recorded is -1)."""
+
+
+def score_tooltip(event: EventRow) -> str | None:
+    """Why a score cell says what it says, or ``None``."""
+    if is_no_comparison(event.score):
+        return f"No score: {no_comparison_reason(event)}."
+    if event.score is None or event.threshold is None:
+        return None
+    return f"Similarity {event.score:.4f}; the door needed {event.threshold:.4f}."
+
+
+def no_comparison_reason(event: EventRow) -> str:
+    """Why an event has no score: there was nobody to compare the face with."""
+    if event.employee_id is not None:
+        return "no stored face of this person to compare with"
+    return "nobody enrolled to compare with"
 
 
 def person_label(event: EventRow) -> str:

@@ -17,12 +17,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Literal
 
 from sqlalchemy import Integer, Select, case, cast, func, literal_column, or_, select
 
+from turnstile import resources
 from turnstile.storage import repositories as repo
 from turnstile.storage.db import Database
 from turnstile.storage.errors import DatabaseError
@@ -37,8 +38,15 @@ DEFAULT_PAGE_ROWS = 500
 """Events read per query when scrolling the log."""
 
 GRANTED = "granted"
-REFUSED_DECISIONS: tuple[str, ...] = ("denied", "unknown", "spoof", "error")
-"""Every decision that kept the door shut; charted together as "denied"."""
+REFUSED_DECISIONS: tuple[str, ...] = ("denied", "unknown", "spoof")
+"""The decisions that turned a face away; charted together as "denied". An ``error`` (the
+camera was lost, the door failed) kept the door shut too but refused nobody: it is counted
+apart."""
+ERROR = "error"
+
+NO_COMPARISON_SCORE = -1.0
+"""The score recorded when there was nobody to compare the face with (nobody enrolled, or in
+1:1 mode no stored face of the person claimed): not a similarity."""
 
 Bucket = Literal["hour", "day"]
 
@@ -57,6 +65,8 @@ class EventRow:
         reason, score, threshold, liveness_score: as recorded.
         has_snapshot: whether a camera snapshot is stored (read it with
             :func:`event_snapshot`).
+        model_id: the face model whose scale ``score`` and ``threshold`` are on (each
+            model has its own), or ``None`` when not recorded.
     """
 
     id: int
@@ -72,6 +82,7 @@ class EventRow:
     threshold: float | None
     liveness_score: float | None
     has_snapshot: bool
+    model_id: str | None = None
 
     @property
     def key(self) -> tuple[datetime, int]:
@@ -79,21 +90,45 @@ class EventRow:
         return (self.at, self.id)
 
 
+def is_no_comparison(score: float | None) -> bool:
+    """Whether ``score`` is :data:`NO_COMPARISON_SCORE` (nobody to compare with): cosine
+    similarities of two real faces never come down to -1."""
+    return score is not None and score <= NO_COMPARISON_SCORE + 1e-6
+
+
+def scoring_model_name(model_id: str | None) -> str | None:
+    """The face model a score was measured with, in words (``None``: not recorded).
+
+    ``sface_2021dec@470ac55062b9/mesh5`` -> ``"SFace (confirming model)"``; a model this
+    version does not know is named by its id without the file hash.
+    """
+    if not model_id:
+        return None
+    family = model_id.split("@")[0]
+    names = {
+        resources.confirm_model_id().split("@")[0]: "SFace (confirming model)",
+        resources.embedder_model_id().split("@")[0]: "dlib ResNet (search model)",
+    }
+    return names.get(family, family)
+
+
 @dataclass(frozen=True)
 class DecisionCounts:
-    """Granted and denied counts per time bucket, in the viewer's local time.
+    """Granted, denied and error counts per time bucket, in the viewer's local time.
 
     Attributes:
         bucket: ``"hour"`` (each label is the start of a local hour) or ``"day"``.
         starts: the start of each bucket, local aware datetimes, oldest first, without gaps
             between the first and the last bucket that has events.
-        granted, denied: counts per bucket (denied = every decision but ``granted``).
+        granted, denied: counts per bucket (denied = :data:`REFUSED_DECISIONS`).
+        errors: ``error`` events per bucket (no face was judged: not refusals).
     """
 
     bucket: Bucket
     starts: list[datetime]
     granted: list[int]
     denied: list[int]
+    errors: list[int] = field(default_factory=list)
 
     @property
     def total_granted(self) -> int:
@@ -103,13 +138,19 @@ class DecisionCounts:
     def total_denied(self) -> int:
         return sum(self.denied)
 
+    @property
+    def total_errors(self) -> int:
+        return sum(self.errors)
+
 
 @dataclass(frozen=True)
 class HourOfDayCounts:
-    """Granted and denied counts by local hour of the day (0..23), over a whole range."""
+    """Granted, denied and error counts by local hour of the day (0..23), over a whole
+    range (as in :class:`DecisionCounts`)."""
 
     granted: list[int]
     denied: list[int]
+    errors: list[int] = field(default_factory=lambda: [0] * 24)
 
 
 @dataclass(frozen=True)
@@ -168,7 +209,7 @@ def _event_columns() -> Select[Any]:
             AccessEvent.employee_id, Employee.employee_number, Employee.name,
             AccessEvent.decision, AccessEvent.reason, AccessEvent.score,
             AccessEvent.threshold, AccessEvent.liveness_score,
-            AccessEvent.snapshot.is_not(None),
+            AccessEvent.snapshot.is_not(None), AccessEvent.model_id,
         )
         .select_from(AccessEvent)
         .join(Door, Door.id == AccessEvent.door_id)
@@ -206,7 +247,7 @@ def fetch_events(
     with db.session() as s:
         rows = s.execute(stmt).all()
     return [EventRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
-                     bool(r[12])) for r in rows]
+                     bool(r[12]), r[13]) for r in rows]
 
 
 def count_events(db: Database, flt: EventFilter | None = None) -> int:
@@ -263,30 +304,32 @@ def _utc_hour_expr(dialect: str) -> Any:
                         f"not {dialect}.")
 
 
-def _granted_expr() -> Any:
-    return func.sum(case((AccessEvent.decision == GRANTED, 1), else_=0))
+def _decision_sum(decision: str) -> Any:
+    return func.sum(case((AccessEvent.decision == decision, 1), else_=0))
 
 
 def hourly_utc_counts(db: Database, flt: EventFilter | None = None
-                      ) -> list[tuple[datetime, int, int]]:
-    """Granted and denied counts per UTC hour, counted by the database.
+                      ) -> list[tuple[datetime, int, int, int]]:
+    """Granted, denied and error counts per UTC hour, counted by the database.
 
     Returns:
-        ``(hour start aware UTC, granted, denied)`` for each hour that has events, oldest
-        first.
+        ``(hour start aware UTC, granted, denied, errors)`` for each hour that has events,
+        oldest first (denied: :data:`REFUSED_DECISIONS`).
     """
     dialect = db.engine.dialect.name
     hour = _utc_hour_expr(dialect).label("hour")
     stmt = apply_filter(
-        select(hour, _granted_expr(), func.count()).select_from(AccessEvent), flt,
+        select(hour, _decision_sum(GRANTED), _decision_sum(ERROR), func.count()
+               ).select_from(AccessEvent), flt,
         time_ordered=_short_range(flt),
     ).group_by(hour).order_by(hour)
     with db.session() as s:
         rows = s.execute(stmt).all()
     out = []
-    for text, granted, total in rows:
+    for text, granted, errors, total in rows:
         start = datetime.strptime(str(text), "%Y-%m-%d %H").replace(tzinfo=UTC)
-        out.append((start, int(granted or 0), int(total) - int(granted or 0)))
+        g, e = int(granted or 0), int(errors or 0)
+        out.append((start, g, int(total) - g - e, e))
     return out
 
 
@@ -300,7 +343,7 @@ def _local_zone(tz: tzinfo | None) -> tzinfo:
 
 def decision_counts(db: Database, flt: EventFilter | None = None, *, bucket: Bucket = "day",
                     tz: tzinfo | None = None) -> DecisionCounts:
-    """Granted and denied counts per local hour or local day.
+    """Granted, denied and error counts per local hour or local day.
 
     The database counts per UTC hour; those (few) buckets are then moved to the local
     time zone ``tz`` (default: this computer's), which is exact for every zone whose offset
@@ -314,7 +357,8 @@ def decision_counts(db: Database, flt: EventFilter | None = None, *, bucket: Buc
     zone = _local_zone(tz)
     granted: dict[datetime, int] = {}
     denied: dict[datetime, int] = {}
-    for start_utc, g, d in hourly_utc_counts(db, flt):
+    errors: dict[datetime, int] = {}
+    for start_utc, g, d, e in hourly_utc_counts(db, flt):
         local = start_utc.astimezone(zone)
         if bucket == "day":
             key = datetime(local.year, local.month, local.day)
@@ -322,8 +366,9 @@ def decision_counts(db: Database, flt: EventFilter | None = None, *, bucket: Buc
             key = datetime(local.year, local.month, local.day, local.hour)
         granted[key] = granted.get(key, 0) + g
         denied[key] = denied.get(key, 0) + d
+        errors[key] = errors.get(key, 0) + e
     if not granted:
-        return DecisionCounts(bucket, [], [], [])
+        return DecisionCounts(bucket, [], [], [], [])
     # Fill the gaps so that a quiet day shows as an empty bar, not as nothing.
     first, last = min(granted), max(granted)
     step = timedelta(days=1) if bucket == "day" else timedelta(hours=1)
@@ -337,6 +382,7 @@ def decision_counts(db: Database, flt: EventFilter | None = None, *, bucket: Buc
         [_localize(k, zone) for k in starts_naive],
         [granted.get(k, 0) for k in starts_naive],
         [denied.get(k, 0) for k in starts_naive],
+        [errors.get(k, 0) for k in starts_naive],
     )
 
 
@@ -347,16 +393,18 @@ def _localize(wall: datetime, zone: tzinfo) -> datetime:
 
 def hour_of_day_counts(db: Database, flt: EventFilter | None = None, *,
                        tz: tzinfo | None = None) -> HourOfDayCounts:
-    """Granted and denied counts by local hour of the day over the whole filtered range
-    ("when is the door busy?")."""
+    """Granted, denied and error counts by local hour of the day over the whole filtered
+    range ("when is the door busy?")."""
     zone = _local_zone(tz)
     granted = [0] * 24
     denied = [0] * 24
-    for start_utc, g, d in hourly_utc_counts(db, flt):
+    errors = [0] * 24
+    for start_utc, g, d, e in hourly_utc_counts(db, flt):
         hour = start_utc.astimezone(zone).hour
         granted[hour] += g
         denied[hour] += d
-    return HourOfDayCounts(granted, denied)
+        errors[hour] += e
+    return HourOfDayCounts(granted, denied, errors)
 
 
 # --- score histograms ---------------------------------------------------------------------
