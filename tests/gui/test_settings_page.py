@@ -82,7 +82,7 @@ def test_shows_the_settings_in_force(ctx, qtbot) -> None:
     assert widget.snapshot_combo.currentData() == "all"
     assert widget.keep_snapshots_spin.value() == 14
     assert widget.keep_events_spin.text() == "Keep forever"
-    assert widget.door_name_edit.text() == "Back door" and widget.unlock_spin.value() == 1500
+    assert widget.door_name_edit.text() == "Back door" and widget.unlock_s_spin.value() == 1.5
     assert widget.backend_combo.currentData() == "simulated"
     assert not widget.dirty
 
@@ -197,7 +197,7 @@ def test_score_plot_from_the_log(ctx, qtbot) -> None:
 
 
 def test_test_the_door(page, qtbot) -> None:
-    page.unlock_spin.setValue(100)
+    page.unlock_s_spin.setValue(0.1)
     with qtbot.waitSignal(page.door_tested, timeout=WAIT_MS) as blocker:
         assert page.test_door()
     assert blocker.args[0].description.startswith("on-screen door")

@@ -82,6 +82,8 @@ CONSENT_TEXT = (
 """Read to (or by) the person before their face is stored."""
 
 RESULT_CROP_PX = 120
+PHOTO_MESSAGE_LINES = 2
+"""Lines kept for the message under the photo, shown or not (most messages fit in two)."""
 PLACEHOLDER = ("Drop a photo here, or use \"Open photo...\" or \"Start camera\".\n\n"
                "A good photo: one person, facing the camera, evenly lit, face clearly "
                "visible.")
@@ -162,6 +164,16 @@ class EnrollPage(QWidget):
         self.preview.file_dropped.connect(self.load_photo)
         self.preview.face_clicked.connect(self._choose_face)
         left.addWidget(self.preview, 1)
+        # Between the photo and the buttons, with its room kept while empty: a message that
+        # comes, goes or grows takes its lines from the photo and never moves the buttons.
+        self.photo_message = MessageLabel()
+        self.photo_message.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.photo_message.setMinimumHeight(
+            PHOTO_MESSAGE_LINES * self.photo_message.fontMetrics().lineSpacing())
+        keep_room = self.photo_message.sizePolicy()
+        keep_room.setRetainSizeWhenHidden(True)
+        self.photo_message.setSizePolicy(keep_room)
+        left.addWidget(self.photo_message)
         bar = QHBoxLayout()
         self.open_button = QPushButton("Open photo...")
         self.open_button.setToolTip("Choose a photo file (Ctrl+O)")
@@ -185,8 +197,6 @@ class EnrollPage(QWidget):
         bar.addWidget(self.face_label)
         bar.addWidget(self.face_spin)
         left.addLayout(bar)
-        self.photo_message = MessageLabel()
-        left.addWidget(self.photo_message)
         root.addLayout(left, 3)
 
         # The form scrolls on small screens rather than squeezing its fields.
@@ -289,6 +299,15 @@ class EnrollPage(QWidget):
         result.addWidget(self.result_text, 1, Qt.AlignmentFlag.AlignTop)
         form_col.addLayout(result)
         form_col.addStretch(1)
+        # A problem with the form is stale once the field is edited (Enroll checks again).
+        for edit in (self.number_edit, self.name_edit, self.department_edit):
+            edit.textChanged.connect(self._form_edited)
+        for check in (self.consent_check, self.from_check, self.until_check,
+                      self.replace_check):
+            check.toggled.connect(self._form_edited)
+        self.until_date.dateChanged.connect(self._form_edited)
+        self.from_date.dateChanged.connect(self._form_edited)
+        self.person_combo.currentIndexChanged.connect(self._form_edited)
         self._mode_changed()
 
     # -- page life -------------------------------------------------------------------------
@@ -361,8 +380,22 @@ class EnrollPage(QWidget):
         self.existing_box.setVisible(not new)
         self.details_box.setVisible(new)
         self.enroll_button.setText("Enroll" if new else "Save photo")
+        # What was said about the other mode's form (or its last save) no longer applies.
+        self._forget_outcome()
         if self._frame is not None:
             self._analyse(self._analysis.face_index if self._analysis else None)
+        elif self.photo_message.kind == "error" and not self.camera.running:
+            self.photo_message.clear_message()  # e.g. a camera that could not be opened
+
+    def _forget_outcome(self) -> None:
+        """Clear the form's message and the last save's result (another photo or another
+        mode: a new enrollment has begun)."""
+        self.message.clear_message()
+        self._clear_result()
+
+    def _form_edited(self, *args: Any) -> None:
+        if self.message.kind == "error":
+            self.message.clear_message()
 
     # -- choosing a photo ------------------------------------------------------------------
     def _browse(self) -> None:
@@ -380,7 +413,7 @@ class EnrollPage(QWidget):
         seq = self._seq
         self.preview.clear_image()
         self.photo_message.info("Reading the photo...")
-        self._clear_result()
+        self._forget_outcome()
 
         def work() -> tuple[np.ndarray, PhotoAnalysis]:
             frame = read_image(path)
@@ -395,7 +428,7 @@ class EnrollPage(QWidget):
         self._source, self._source_name = source, source_name
         self._frame = frame
         self.preview.set_image(bgr_to_qimage(frame))
-        self._clear_result()
+        self._forget_outcome()
         self._analyse(None)
 
     def _on_loaded(self, seq: int, frame: np.ndarray, analysis: PhotoAnalysis) -> None:
@@ -504,6 +537,7 @@ class EnrollPage(QWidget):
         self.preview.placeholder = "Starting the camera..."
         self.photo_message.info("Ask the person to look at the camera; take the photo when "
                                 "the preview says it is good.")
+        self._forget_outcome()
         self.camera.start(source or self.ctx.settings.camera_source)
         self._update_buttons()
 

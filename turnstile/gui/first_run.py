@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QGuiApplication, QResizeEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 from turnstile.app import AppContext
 from turnstile.errors import TurnstileError
 from turnstile.gui.dialogs import error_text
-from turnstile.gui.widgets_common import MessageLabel
+from turnstile.gui.widgets_common import MessageLabel, keep_height_for_text
 from turnstile.services.auth import MIN_PASSWORD_CHARS, AccountError, CurrentUser
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,16 @@ class FirstRunDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
 
+    def event(self, event: QEvent) -> bool:
+        handled = super().event(event)
+        if event.type() == QEvent.Type.LayoutRequest:  # e.g. a message appeared
+            keep_height_for_text(self)
+        return handled
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        keep_height_for_text(self)
+
     def submit(self) -> bool:
         """Create the admin from the form. Returns whether it was created."""
         name = self.user_edit.text()
@@ -96,3 +106,4 @@ class FirstRunDialog(QDialog):
         self.logged_in.emit(user)
         self.accept()
         return True
+

@@ -15,8 +15,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from PySide6.QtCore import Signal
-from PySide6.QtGui import QShowEvent
+from PySide6.QtCore import QEvent, Signal
+from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -58,7 +58,7 @@ from turnstile.gui.charts import ScoreHistogramChart
 from turnstile.gui.dialogs import error_text
 from turnstile.gui.settings_door import DoorTestResult, save_door_config, try_door
 from turnstile.gui.tasks import run_task
-from turnstile.gui.widgets_common import MessageLabel, fixed_width
+from turnstile.gui.widgets_common import BAD, MessageLabel, fixed_width, keep_height_for_text
 from turnstile.matching.policy import (
     CONFIRM_ACCEPT_THRESHOLD,
     CONFIRM_REJECT_THRESHOLD,
@@ -83,6 +83,13 @@ LIVENESS_CHOICES = (("passive", "Passive: wait for a natural blink"),
                     ("challenge", "Challenge: ask for a blink or a head turn"),
                     ("off", "Off: a photo of an employee opens the door"))
 CAMERA_CHOICES = ("0", "1", "2", "demo")
+MIN_UNLOCK_MS = 100
+UNLOCK_STEP_S = 0.5
+CALIBRATE_MIN_WIDTH_PX = 480
+SMALLEST_PERCENT_SHOWN = 1e-4
+"""Below this rate (0.01 %) a percentage is only zeros: "1 in N" alone says it."""
+LARGEST_ONE_IN_SHOWN = 0.1
+"""From this rate (10 %) on, the percentage alone: "1 in N" would be "1 in 5" for 18 %."""
 ERROR_STYLE = "border: 2px solid #b3261e;"
 HISTOGRAM_MIN_PX = 250
 HISTOGRAM_MAX_PX = 360
@@ -113,6 +120,7 @@ RATES_HELP = (
     "door does not recognise them at once and asks them to try again. Estimates from the "
     "score model measured on LFW (the door's camera and light can differ), for one look; "
     "the frames a door needs to agree only lower the false accepts.")
+THRESHOLD_ORDER_HELP = "Lower \"Reject below\" or raise \"Accept at\"."
 
 
 def one_in(rate: float) -> str:
@@ -127,6 +135,37 @@ def one_in(rate: float) -> str:
 def _round_count(value: float) -> str:
     digits = max(len(str(int(value))) - 2, 0)  # two significant figures
     return f"{round(value, -digits):,.0f}"
+
+
+def rate_phrase(rate: float, unit: str) -> str:
+    """How often something happens per ``unit`` (a plural noun: "visits", "looks"), in
+    words: the figure :func:`one_in` gives, in bold, and beside it, where that helps, the
+    same figure the other way round, rounded alike (two significant figures):
+    "on about <b>1 in 250</b> looks (0.4 %)", "on about <b>4 %</b> of looks (1 in 23)",
+    "on about <b>18 %</b> of looks", "on about <b>1 in 83,000</b> visits".
+    """
+    if rate <= 0:
+        return f"on none of the {unit}"
+    figure = one_in(rate)
+    if rate >= 0.01:  # one_in gives a percentage
+        # "1 in 5" for 18 % would round too coarsely to agree with it.
+        other = f" (1 in {_round_count(1 / rate)})" if rate < LARGEST_ONE_IN_SHOWN else ""
+        return f"on about <b>{figure}</b> of {unit}{other}"
+    percent = f" ({rate * 100:.2g} %)" if rate >= SMALLEST_PERCENT_SHOWN else ""
+    return f"on about <b>{figure}</b> {unit}{percent}"
+
+
+def rates_sentences(fpir: float, fnir: float) -> str:
+    """The two expected rates as a security officer reads them (HTML, one line each)."""
+    return (f"A stranger at the door is let in {rate_phrase(fpir, 'visits')}.<br>"
+            f"An employee is not recognised {rate_phrase(fnir, 'looks')} and looks again.")
+
+
+def rates_in_terms(fpir: float, fnir: float) -> str:
+    """The same rates in the terms of the trade (for a tooltip)."""
+    return (f"In the usual terms: FPIR (false positive identification rate, per stranger "
+            f"visit) {fpir:.2g}; FNIR (false negative identification rate, per look) "
+            f"{fnir:.2g}.")
 
 
 def _spin(minimum: int, maximum: int, suffix: str = "", special: str = "") -> QSpinBox:
@@ -179,6 +218,9 @@ class SettingsPage(QWidget):
         """The rates shown for the thresholds in the form (None when unknown)."""
         self.calibrate_dialog: CalibrateDialog | None = None
         self._score_model_problem = ""
+        self._save_refused = False
+        """Save was refused: every change checks the form again, so that the message and
+        the red border go as soon as the value is fixed."""
         # The thresholds here are the confirming model's: it decides at the door (the
         # cascade); the search model's score model gives the cascade's first-stage misses.
         try:
@@ -273,6 +315,9 @@ class SettingsPage(QWidget):
             spin.valueChanged.connect(self._thresholds_moved)
         form.addRow("Accept at:", _row(self.accept_spin, self.accept_default))
         form.addRow("Reject below:", _row(self.reject_spin, self.reject_default))
+        # Said as soon as the two cross, not only on Save.
+        self.threshold_message = MessageLabel()
+        form.addRow(self.threshold_message)
         self.frames_spin = _spin(1, 30, " frames")
         self.frames_spin.setToolTip("How many camera frames in a row must agree before the "
                                     "door opens (more is safer and a little slower)")
@@ -324,16 +369,21 @@ class SettingsPage(QWidget):
         self.door_name_edit = QLineEdit()
         self.door_name_edit.setToolTip("The name of this door in the access log")
         self.door_name_edit.textChanged.connect(self._changed)
-        self.unlock_spin = _spin(100, MAX_UNLOCK_MS, " ms")
-        self.unlock_spin.setSingleStep(500)
-        self.unlock_spin.setToolTip("How long the door stays unlocked for one passage")
-        self.unlock_spin.valueChanged.connect(self._changed)
+        # In seconds, as every other duration on the page (stored as unlock_ms).
+        self.unlock_s_spin = QDoubleSpinBox()
+        self.unlock_s_spin.setRange(MIN_UNLOCK_MS / 1000, MAX_UNLOCK_MS / 1000)
+        self.unlock_s_spin.setDecimals(1)
+        self.unlock_s_spin.setSingleStep(UNLOCK_STEP_S)
+        self.unlock_s_spin.setSuffix(" s")
+        self.unlock_s_spin.setMinimumWidth(120)
+        self.unlock_s_spin.setToolTip("How long the door stays unlocked for one passage")
+        self.unlock_s_spin.valueChanged.connect(self._changed)
         self.backend_combo = QComboBox()
         for key, label in BACKENDS:
             self.backend_combo.addItem(label, key)
         self.backend_combo.currentIndexChanged.connect(self._backend_changed)
         form.addRow("Door name:", self.door_name_edit)
-        form.addRow("Unlock for:", self.unlock_spin)
+        form.addRow("Unlock for:", self.unlock_s_spin)
         form.addRow("Lock hardware:", self.backend_combo)
         layout.addLayout(form)
 
@@ -482,7 +532,7 @@ class SettingsPage(QWidget):
             self.frames_spin.setValue(s.frames_to_confirm)
             self.cooldown_spin.setValue(s.cooldown_s)
             self.door_name_edit.setText(s.door_name)
-            self.unlock_spin.setValue(s.unlock_ms)
+            self.unlock_s_spin.setValue(s.unlock_ms / 1000)
             self.snapshot_combo.setCurrentIndex(max(0, self.snapshot_combo.findData(
                 s.snapshot_policy)))
             self.keep_snapshots_spin.setValue(s.retention_days_snapshots or 0)
@@ -506,6 +556,7 @@ class SettingsPage(QWidget):
         finally:
             self._loading = False
         self._dirty = False
+        self._save_refused = False
         self._clear_errors()
         self.message.clear_message()
         if self.door_problem:
@@ -552,8 +603,17 @@ class SettingsPage(QWidget):
 
     # -- editing ---------------------------------------------------------------------------
     def _changed(self, *args: Any) -> None:
-        if not self._loading:
-            self._dirty = True
+        if self._loading:
+            return
+        self._dirty = True
+        if self._save_refused:
+            self._check_again()
+
+    def _check_again(self) -> None:
+        """After a refused Save: show the problem that remains, or none."""
+        if self.validate(focus=False) is not None:
+            self._save_refused = False
+            self.message.clear_message()
 
     @property
     def dirty(self) -> bool:
@@ -568,10 +628,33 @@ class SettingsPage(QWidget):
             else self.reject_spin.value()
         return accept, reject
 
+    def threshold_problem(self) -> str:
+        """Why the form's accept and reject thresholds cannot work together ("" when they
+        can): a score cannot be both at or above "Accept at" and below "Reject below"."""
+        accept, reject = self.form_thresholds()
+        if round(reject, 4) <= round(accept, 4):
+            return ""
+        return (f"The reject threshold ({reject:.4f}) must not be above the accept threshold "
+                f"({accept:.4f}). {THRESHOLD_ORDER_HELP}")
+
     def _thresholds_moved(self, *args: Any) -> None:
         accept, reject = self.form_thresholds()
         self.histogram.set_thresholds(accept, reject)
+        self._show_threshold_problem()
         self._show_rates()
+
+    def _show_threshold_problem(self) -> None:
+        problem = self.threshold_problem()
+        at_fault = [spin for check, spin in ((self.accept_default, self.accept_spin),
+                                             (self.reject_default, self.reject_spin))
+                    if not check.isChecked()] or [self.accept_spin]
+        for spin in (self.accept_spin, self.reject_spin):
+            spin.setProperty("thresholdError", bool(problem) and spin in at_fault)
+            _restyle(spin)
+        if problem:
+            self.threshold_message.error(problem)
+        else:
+            self.threshold_message.clear_message()
 
     # -- expected error rates --------------------------------------------------------------
     def refresh_gallery_size(self) -> None:
@@ -606,6 +689,14 @@ class SettingsPage(QWidget):
         self.rates_updated.emit()
 
     def _show_rates(self) -> None:
+        if self.threshold_problem():
+            self.expected = None
+            self.rates_label.setText(
+                f"<span style='color: {BAD.name()}'><b>No expected rates</b> while the "
+                f"reject threshold is above the accept threshold (see above).</span>")
+            self.rates_label.setToolTip(RATES_HELP)
+            self.rates_updated.emit()
+            return
         if self.score_model is None:
             self.expected = None
             self.rates_label.setText(f"Expected error rates unavailable: "
@@ -623,12 +714,9 @@ class SettingsPage(QWidget):
         people = f"{n:,} {'person' if n == 1 else 'people'} enrolled"
         if n == 0:
             people = "nobody enrolled yet (figures for the first person)"
-        self.rates_label.setText(
-            f"<b>At accept {accept:.4f}, with {people}:</b><br>"
-            f"a stranger is let in about <b>{one_in(rates.fpir)}</b> visits "
-            f"(FPIR {rates.fpir:.1e});<br>"
-            f"an enrolled person is not recognised <b>{one_in(rates.fnir)}</b> of looks "
-            f"(FNIR {rates.fnir:.0%}).")
+        self.rates_label.setText(f"<b>At accept {accept:.4f}, with {people}:</b><br>"
+                                 + rates_sentences(rates.fpir, rates.fnir))
+        self.rates_label.setToolTip(f"{RATES_HELP}\n\n{rates_in_terms(rates.fpir, rates.fnir)}")
         self.rates_updated.emit()
 
     def open_calibration(self) -> CalibrateDialog:
@@ -700,7 +788,7 @@ class SettingsPage(QWidget):
             frames_to_confirm=self.frames_spin.value(),
             cooldown_s=float(self.cooldown_spin.value()),
             door_name=self.door_name_edit.text().strip(),
-            unlock_ms=self.unlock_spin.value(),
+            unlock_ms=self.form_unlock_ms(),
             snapshot_policy=self.snapshot_combo.currentData(),
             retention_days_snapshots=days(self.keep_snapshots_spin),
             retention_days_events=days(self.keep_events_spin),
@@ -712,6 +800,15 @@ class SettingsPage(QWidget):
             idle_logout_min=self.idle_logout_spin.value(),
             max_failed_logins=self.failed_logins_spin.value(),
         )
+
+    def form_unlock_ms(self) -> int:
+        """The unlock time the form sets, in milliseconds."""
+        saved_ms = self.ctx.settings.unlock_ms
+        shown_s = self.unlock_s_spin.value()
+        # The box shows tenths of a second: an untouched 1234 ms stays 1234 ms.
+        if abs(saved_ms / 1000 - shown_s) <= 0.05 + 1e-9:
+            return saved_ms
+        return round(shown_s * 1000)
 
     def form_door_config(self) -> DoorConfig:
         """The door configuration the form describes.
@@ -739,7 +836,7 @@ class SettingsPage(QWidget):
             "camera_source": self.camera_combo, "door_name": self.door_name_edit,
             "accept_threshold": self.accept_spin, "reject_threshold": self.reject_spin,
             "frames_to_confirm": self.frames_spin, "cooldown_s": self.cooldown_spin,
-            "unlock_ms": self.unlock_spin, "snapshot_policy": self.snapshot_combo,
+            "unlock_ms": self.unlock_s_spin, "snapshot_policy": self.snapshot_combo,
             "retention_days_snapshots": self.keep_snapshots_spin,
             "retention_days_events": self.keep_events_spin,
             "retention_days_suspended": self.keep_suspended_spin,
@@ -765,41 +862,35 @@ class SettingsPage(QWidget):
     def _clear_errors(self) -> None:
         for widget in self.findChildren(QWidget):
             if widget.property("settingsError"):
-                widget.setStyleSheet("")
                 widget.setProperty("settingsError", False)
+                _restyle(widget)
 
-    def _flag(self, widget: QWidget | None, text: str) -> None:
+    def _flag(self, widget: QWidget | None, text: str, focus: bool = True) -> None:
         self.message.error(text)
         if widget is not None:
             widget.setProperty("settingsError", True)
-            widget.setStyleSheet(ERROR_STYLE)
-            widget.setFocus()
+            _restyle(widget)
+            if focus:
+                widget.setFocus()
 
-    def validate(self) -> tuple[Settings, DoorConfig] | None:
-        """Check the form; on a problem, say what is wrong next to the field and return
-        None."""
+    def validate(self, focus: bool = True) -> tuple[Settings, DoorConfig] | None:
+        """Check the form; on a problem, say what is wrong next to the field (moving the
+        focus there when ``focus``) and return None."""
         self._clear_errors()
         try:
             settings = self.form_settings()
         except SettingsError as exc:
-            self._flag(self._widget_for(exc.key), _plain_settings_error(exc))
+            self._flag(self._widget_for(exc.key), _plain_settings_error(exc), focus)
             return None
-        accept = settings.accept_threshold if settings.accept_threshold is not None \
-            else self._defaults.accept
-        reject = settings.reject_threshold if settings.reject_threshold is not None \
-            else self._defaults.reject
-        try:
-            Thresholds(accept=accept, reject=reject)
-        except ValueError:
+        problem = self.threshold_problem()
+        if problem:
             self._flag(self.reject_spin if settings.reject_threshold is not None
-                       else self.accept_spin,
-                       f"The reject threshold ({reject:.4f}) must not be above the accept "
-                       f"threshold ({accept:.4f}).")
+                       else self.accept_spin, problem, focus)
             return None
         try:
             door = self.form_door_config()
         except DoorError as exc:
-            self._flag(self._door_widget_for(str(exc)), str(exc))
+            self._flag(self._door_widget_for(str(exc)), str(exc), focus)
             return None
         return settings, door
 
@@ -807,8 +898,10 @@ class SettingsPage(QWidget):
         """Validate, write both files, apply. Returns whether it was saved."""
         checked = self.validate()
         if checked is None:
+            self._save_refused = True
             self.save_failed.emit(SettingsError(self.message.text()))
             return False
+        self._save_refused = False
         settings, door = checked
         try:
             previous_door: DoorConfig | None = load_door_config()
@@ -844,7 +937,7 @@ class SettingsPage(QWidget):
             self.door_result.error(str(exc))
             return False
         name = self.door_name_edit.text().strip() or self.ctx.settings.door_name
-        unlock_ms = self.unlock_spin.value()
+        unlock_ms = self.form_unlock_ms()
         self.test_door_button.setEnabled(False)
         self.door_result.info("Unlocking the door...")
         run_task(lambda: try_door(door, name, unlock_ms), self._door_tested,
@@ -881,6 +974,7 @@ class CalibrateDialog(QDialog):
                  search_model: cal.ScoreModel | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Calibrate the recognition thresholds")
+        self.setMinimumWidth(CALIBRATE_MIN_WIDTH_PX)
         self.ctx = ctx
         self.score_model = score_model
         self.search_model = search_model
@@ -906,12 +1000,12 @@ class CalibrateDialog(QDialog):
         layout.addLayout(form)
         self.propose_button = QPushButton("Propose")
         self.propose_button.clicked.connect(self.propose)
+        fixed_width(self.propose_button)
+        # The proposal is several lines: under the button, the dialog's full width.
         self.result_label = MessageLabel()
         self.result_label.setWordWrap(True)
-        row = QHBoxLayout()
-        row.addWidget(self.propose_button)
-        row.addWidget(self.result_label, 1)
-        layout.addLayout(row)
+        layout.addWidget(self.propose_button)
+        layout.addWidget(self.result_label)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.use_button = buttons.addButton("Use these thresholds",
                                             QDialogButtonBox.ButtonRole.AcceptRole)
@@ -926,6 +1020,16 @@ class CalibrateDialog(QDialog):
             self.result_label.error("No score model for this face model: calibration is "
                                     "not possible.")
 
+    def event(self, event: QEvent) -> bool:
+        handled = super().event(event)
+        if event.type() == QEvent.Type.LayoutRequest:  # e.g. the proposal appeared
+            keep_height_for_text(self)
+        return handled
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        keep_height_for_text(self)
+
     def set_gallery_size(self, size: int | None) -> None:
         self.gallery_size = size
         self.people_label.setText("counting..." if size is None else f"{size:,}")
@@ -934,6 +1038,7 @@ class CalibrateDialog(QDialog):
         self.proposal = None
         self.use_button.setEnabled(False)
         self.result_label.clear_message()
+        self.result_label.setToolTip("")
 
     def propose(self) -> None:
         """Work out the thresholds for the chosen target in the background."""
@@ -964,10 +1069,11 @@ class CalibrateDialog(QDialog):
         self.use_button.setEnabled(True)
         r = proposal.at_size
         self.result_label.success(
-            f"Accept at {proposal.accept:.4f}, reject below {proposal.reject:.4f}: a stranger "
-            f"is let in about {one_in(r.fpir)} visits, an enrolled person not recognised "
-            f"{one_in(r.fnir)} of looks. With ten times the people: "
-            f"{one_in(proposal.at_10x.fpir)} visits.")
+            f"<b>Accept at {proposal.accept:.4f}, reject below {proposal.reject:.4f}.</b><br>"
+            f"{rates_sentences(r.fpir, r.fnir)}<br>"
+            f"With ten times the people, a stranger would be let in "
+            f"{rate_phrase(proposal.at_10x.fpir, 'visits')}.")
+        self.result_label.setToolTip(rates_in_terms(r.fpir, r.fnir))
         self.proposal_ready.emit(proposal)
 
     def _failed(self, exc: BaseException) -> None:
@@ -981,6 +1087,12 @@ def _form(parent: QWidget | None = None) -> QFormLayout:
     # Text fields grow; numbers and lists keep their natural width.
     form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
     return form
+
+
+def _restyle(widget: QWidget) -> None:
+    """A red border while Save refused the field or the thresholds cross (either one)."""
+    wrong = widget.property("settingsError") or widget.property("thresholdError")
+    widget.setStyleSheet(ERROR_STYLE if wrong else "")
 
 
 def _row(*widgets: QWidget) -> QWidget:

@@ -100,6 +100,25 @@ def is_image_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
+def keep_height_for_text(dialog: QWidget) -> None:
+    """Grow ``dialog`` to the height its wrapped text needs at its width.
+
+    Qt takes a window's minimum size from its layout's minimum, which does not count the
+    lines a word-wrapped label needs at the window's width: a message that appears would
+    squeeze the fields to half their height and cut the text. Call on every layout request
+    and resize (see ``CalibrateDialog.event`` in the Settings page).
+    """
+    if not dialog.hasHeightForWidth():
+        return
+    needed = dialog.heightForWidth(dialog.width())
+    if needed <= 0:
+        return
+    if dialog.minimumHeight() != needed:
+        dialog.setMinimumHeight(needed)
+    if dialog.height() < needed:
+        dialog.resize(dialog.width(), needed)
+
+
 class MessageLabel(QLabel):
     """A line of plain-language feedback under a form: information, success or a problem."""
 
