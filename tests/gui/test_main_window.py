@@ -32,6 +32,13 @@ def test_pages_and_keyboard_navigation(window, qtbot):
     assert window.stack.currentWidget() is window.door
 
 
+def test_the_status_bar_names_the_database_file_not_its_url(window, ctx):
+    from turnstile.storage.db import sqlite_file_path
+
+    path = sqlite_file_path(ctx.database_url)
+    assert window.statusBar().currentMessage() == f"Database: {path}"
+
+
 def test_desk_changes_reload_the_door_gallery(window):
     before = len(window.reloads)
     window.people.person_changed.emit(1)

@@ -274,3 +274,12 @@ def test_session_rolls_back_on_error(db: Database) -> None:
         raise RuntimeError("boom")
     with db.session() as s:
         assert repo.count_employees(s) == 0
+
+
+def test_a_database_is_named_by_its_file_or_by_its_url_without_the_password():
+    from turnstile.storage.db import describe_url
+
+    assert describe_url("sqlite:////var/lib/turnstile/turnstile.db") == \
+        "/var/lib/turnstile/turnstile.db"
+    shown = describe_url("postgresql+psycopg://door:s3cret@db.example:5432/turnstile")
+    assert shown == "postgresql+psycopg://door:***@db.example:5432/turnstile"

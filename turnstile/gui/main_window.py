@@ -33,6 +33,7 @@ from turnstile.config import Settings
 from turnstile.errors import TurnstileError
 from turnstile.services import audit as audit_actions
 from turnstile.services.auth import ADMIN, FRONT_DESK, CurrentUser, role_label
+from turnstile.storage.db import describe_url
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,8 @@ class MainWindow(QMainWindow):
         layout.addWidget(side)
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
-        self.statusBar().showMessage(f"Database: {ctx.database_url.split('?')[0]}")
+        # The file, or the server's URL without its password.
+        self.statusBar().showMessage(f"Database: {describe_url(ctx.database_url)}")
         self.nav.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
         self.login_dialog: QDialog | None = None
