@@ -251,6 +251,10 @@ def test_edit_dialog_explains_a_refused_value_then_saves(ctx, page, qtbot, enrol
     select(page, qtbot, "Joe Biden")
     dialog = page.edit_selected()
     assert dialog.number_edit.text() == "E2" and dialog.name_edit.text() == "Joe Biden"
+    qtbot.waitExposed(dialog)
+    # the start and end dates line up under each other
+    assert dialog.from_date.mapTo(dialog, dialog.from_date.rect().topLeft()).x() == \
+        dialog.until_date.mapTo(dialog, dialog.until_date.rect().topLeft()).x()
 
     dialog.number_edit.clear()
     qtbot.keyClicks(dialog.number_edit, "E1")  # taken by Obama

@@ -81,6 +81,10 @@ class PersonEditDialog(QDialog):
         self.department_edit = QLineEdit(person.department or "")
         self.from_check, self.from_date = _optional_date("Starts on", person.valid_from)
         self.until_check, self.until_date = _optional_date("Ends on", person.valid_until)
+        # One width for both ticks, so the two dates line up under each other.
+        width = max(self.from_check.sizeHint().width(), self.until_check.sizeHint().width())
+        for check in (self.from_check, self.until_check):
+            check.setFixedWidth(width)
         form.addRow("Employee number:", self.number_edit)
         form.addRow("Name:", self.name_edit)
         form.addRow("Department:", self.department_edit)

@@ -104,7 +104,7 @@ class PeopleTableModel(RowsTableModel):
     COL_VALID_UNTIL = 5
     COL_PHOTOS = 6
     COL_ENROLLED = 7
-    HEADERS = ("Photo", "Name", "Employee no.", "Department", "Status", "Valid until",
+    HEADERS = ("Photo", "Name", "Employee no.", "Department", "Status", "Access until",
                "Photos", "Enrolled")
 
     def __init__(self, parent: Any = None) -> None:
