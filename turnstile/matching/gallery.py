@@ -102,9 +102,10 @@ class Gallery:
         self._employee = np.zeros(64, np.int64)
         self._template = np.zeros(64, np.int64)
         self._rows: dict[int, int] = {}  # template id -> row
-        # employee id -> their template ids: a person's rows without a pass over the gallery
-        # (the door judges each frame against its shortlisted candidates this way).
-        self._of_employee: dict[int, set[int]] = {}
+        # Rows sorted by employee id, built when first needed after a change: a person's rows
+        # by binary search (the door judges each frame against its shortlisted candidates this
+        # way) for 1.6 MB at 100k rows, where a dict of sets took 33 MB.
+        self._by_employee: tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]] | None = None
         self._size = 0
 
     # -- building -------------------------------------------------------------------------
@@ -123,9 +124,6 @@ class Gallery:
         gallery._template[:n] = np.asarray(template_ids, np.int64)
         # tolist() gives Python ints in one call: 5x faster than int() on each numpy scalar.
         gallery._rows = dict(zip(gallery._template[:n].tolist(), range(n)))
-        for template_id, employee_id in zip(gallery._template[:n].tolist(),
-                                            gallery._employee[:n].tolist(), strict=True):
-            gallery._of_employee.setdefault(employee_id, set()).add(template_id)
         gallery._size = n
         return gallery
 
@@ -136,7 +134,7 @@ class Gallery:
     def people(self) -> int:
         """Number of distinct people in the gallery."""
         with self._lock:
-            return len(self._of_employee)
+            return int(np.unique(self._employee[: self._size]).size)
 
     def add(self, template_id: int, employee_id: int, embedding: Embedding) -> None:
         """Add (or overwrite) one template."""
@@ -148,12 +146,10 @@ class Gallery:
                 row = self._size
                 self._size += 1
                 self._rows[template_id] = row
-            else:
-                self._forget_owner(int(self._employee[row]), template_id)
-            self._of_employee.setdefault(employee_id, set()).add(template_id)
             self._matrix[row] = vector
             self._employee[row] = employee_id
             self._template[row] = template_id
+            self._by_employee = None
 
     def remove_template(self, template_id: int) -> bool:
         """Remove one template; returns False when it was not there."""
@@ -161,7 +157,7 @@ class Gallery:
             row = self._rows.pop(template_id, None)
             if row is None:
                 return False
-            self._forget_owner(int(self._employee[row]), template_id)
+            self._by_employee = None
             last = self._size - 1
             if row != last:
                 self._matrix[row] = self._matrix[last]
@@ -174,9 +170,9 @@ class Gallery:
     def remove_employee(self, employee_id: int) -> int:
         """Remove every template of a person; returns how many were removed."""
         with self._lock:
-            ids = list(self._of_employee.get(employee_id, ()))
-            for template_id in ids:
-                self.remove_template(template_id)
+            ids = self._template[: self._size][self._employee[: self._size] == employee_id]
+            for template_id in ids.tolist():
+                self.remove_template(int(template_id))
             return len(ids)
 
     def replace_employee(self, employee_id: int,
@@ -190,11 +186,11 @@ class Gallery:
     def has_employee(self, employee_id: int) -> bool:
         """Whether the person has a template here."""
         with self._lock:
-            return employee_id in self._of_employee
+            return len(self._rows_of(employee_id)) > 0
 
     def employee_ids(self) -> set[int]:
         with self._lock:
-            return set(self._of_employee)
+            return set(self._employee[: self._size].tolist())
 
     # -- matching -------------------------------------------------------------------------
     def scores(self, embedding: Embedding) -> npt.NDArray[np.float32]:
@@ -273,19 +269,22 @@ class Gallery:
         (-1 when the person has none in the gallery)."""
         vector = self._check(embedding)
         with self._lock:
-            templates = self._of_employee.get(employee_id)
-            if not templates:
+            rows = self._rows_of(employee_id)
+            if not len(rows):
                 return -1.0
-            rows = [self._rows[template_id] for template_id in templates]
             return float((self._matrix[rows] @ vector).max())
 
     # -- internals ------------------------------------------------------------------------
-    def _forget_owner(self, employee_id: int, template_id: int) -> None:
-        templates = self._of_employee.get(employee_id)
-        if templates is not None:
-            templates.discard(template_id)
-            if not templates:
-                del self._of_employee[employee_id]
+    def _rows_of(self, employee_id: int) -> npt.NDArray[np.intp]:
+        """The rows of one person (call with the lock held)."""
+        if self._by_employee is None:  # a few ms at 100k rows, once after a change
+            employees = self._employee[: self._size]
+            order = np.argsort(employees, kind="stable")
+            self._by_employee = (order, employees[order])
+        order, sorted_ids = self._by_employee
+        lo = int(np.searchsorted(sorted_ids, employee_id, side="left"))
+        hi = int(np.searchsorted(sorted_ids, employee_id, side="right"))
+        return order[lo:hi]
 
     def _check(self, embedding: Embedding) -> npt.NDArray[np.float32]:
         vector = np.asarray(embedding, np.float32).reshape(-1)
