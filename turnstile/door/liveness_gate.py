@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import math
 import random
-import re
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
@@ -52,17 +51,8 @@ log = logging.getLogger(__name__)
 LOCKOUT_REFUSAL = ("locked out after {attempts} failed liveness checks in a row "
                    "({minutes} min left)")
 """Why an identity locked out for spoofs is refused: the access log's reason (for the admin,
-who sees whose identity it is). The door screen never shows it beside a name: see
-:func:`lockout_minutes_left`."""
-_LOCKOUT_REFUSAL_RE = re.compile(
-    r"locked out after \d+ failed liveness checks in a row \((\d+) min left\)")
-
-
-def lockout_minutes_left(text: str) -> int | None:
-    """The minutes left when ``text`` is, or contains, a :data:`LOCKOUT_REFUSAL` (None when
-    it does not): the door screen shows the lockout without the name it was given with."""
-    match = _LOCKOUT_REFUSAL_RE.search(text)
-    return int(match.group(1)) if match else None
+who sees whose identity it is). The door screen says it without the name
+(:attr:`DoorStation.locked_out_min <turnstile.door.station.FrameReport.locked_out_min>`)."""
 
 
 class _Ahead(NamedTuple):
@@ -224,12 +214,19 @@ class DoorLiveness:
                         "access log)", locked)
         return locked
 
-    def refusal(self, employee_id: int, now: float) -> str | None:
-        """Why this identity may not pass at this door now (None when it may)."""
+    def locked_minutes(self, employee_id: int, now: float) -> int | None:
+        """The minutes (rounded up) this identity stays locked out at this door (None when it
+        is not)."""
         left_s = self.lockout.remaining_s(employee_id, now)
         if left_s <= 0:
             return None
-        minutes = max(1, math.ceil(left_s / 60.0))
+        return max(1, math.ceil(left_s / 60.0))
+
+    def refusal(self, employee_id: int, now: float) -> str | None:
+        """Why this identity may not pass at this door now (None when it may)."""
+        minutes = self.locked_minutes(employee_id, now)
+        if minutes is None:
+            return None
         return LOCKOUT_REFUSAL.format(attempts=self.max_attempts, minutes=minutes)
 
     def spoofed(self, employee_id: int | None, now: float) -> bool:

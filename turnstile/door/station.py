@@ -20,6 +20,7 @@ from turnstile.door.commander import DoorCommander
 from turnstile.door.liveness_gate import DoorLiveness
 from turnstile.matching.door_policy import (
     ASK_FOR_BADGE,
+    FACE_NOT_CLAIMED,
     SAME_TRACK_MIN_IOU,
     DoorPolicy,
     DoorState,
@@ -43,6 +44,9 @@ from turnstile.vision.types import Box, Embedding, Face, Frame
 log = logging.getLogger(__name__)
 
 STARTING_MESSAGE = "Starting: loading the staff list…"
+NOT_ALLOWED_LABEL = "Not allowed"
+"""The face box label of a refused person the door does not name (see
+:meth:`DoorStation._view`)."""
 
 STARTING_SCAN_AGAIN = "the door is still loading the staff list: please try again"
 
@@ -120,6 +124,9 @@ class FrameReport:
         name: that person's name ('' when none).
         passage: the current passage (track) id, 0 when nobody is in view.
         process_ms: time spent on this frame (detection, embedding, decision).
+        locked_out_min: the minutes the deciding face's identity stays locked out at this
+            door after repeated spoofs (None when it is not): the door screen says so
+            without naming anyone.
     """
 
     seq: int
@@ -134,6 +141,7 @@ class FrameReport:
     name: str
     passage: int
     process_ms: float
+    locked_out_min: int | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +162,8 @@ class StationDecision:
         t_decided: when the decision was taken (monotonic seconds).
         alert: set when the decision needs an administrator's attention (an identity was
             locked out after repeated spoofs); '' otherwise.
+        locked_out_min: for a denial because the identity is locked out after repeated
+            spoofs, the minutes left (None otherwise).
     """
 
     verdict: str
@@ -168,6 +178,7 @@ class StationDecision:
     t_capture: float = 0.0
     t_decided: float = 0.0
     alert: str = ""
+    locked_out_min: int | None = None
 
 
 def load_snapshot(db: Database, model_id: str, dim: int, thresholds: Thresholds,
@@ -340,6 +351,7 @@ class DoorStation:
         recognition: Recognition | None = None
         advice: tuple[str, ...] = ()
         live: LivenessCheck | None = None
+        locked_min: int | None = None  # the deciding face's identity is locked out
         t = frame.t_capture if now is None else now
         self._last_t = t
         if self._lockout_log is not None and self.liveness is not None:
@@ -358,7 +370,7 @@ class DoorStation:
             if snapshot is not None and not advice and primary.embedding is not None:
                 recognition = self._recognise(snapshot, image, primary, t, ahead)
             if self.liveness is not None:
-                recognition, live = self._liveness(image, primary, recognition, t)
+                recognition, live, locked_min = self._liveness(image, primary, recognition, t)
         elif self.liveness is not None:
             self.liveness.check(image, None, None, t)
         observations = [
@@ -388,19 +400,23 @@ class DoorStation:
             self._claim = None  # a claim is good for one decision
             if decision_step.verdict is Verdict.UNKNOWN:
                 self._turned_away = decision_step.passage
+            locked_employee = recognition.employee_id if recognition is not None else None
             decision = self._act(decision_step.verdict, decision_step.passage,
                                  decision_step.employee_id, decision_step.reason,
                                  decision_step.score, snapshot, frame, seq, t,
-                                 decision_step.liveness_score, threshold, model_id)
+                                 decision_step.liveness_score, threshold, model_id,
+                                 locked_min if decision_step.verdict is Verdict.DENIED
+                                 and decision_step.employee_id == locked_employee else None)
         name = snapshot.name_of(step_employee) if snapshot is not None else ""
         views = tuple(
             self._view(f.box, i == primary_index, recognition, advice, step_state, snapshot,
-                       live)
+                       live, names=self.liveness is None, locked_min=locked_min)
             for i, f in enumerate(faces))
         height, width = image.shape[:2]
         report = FrameReport(seq, self.source_generation, frame.index, frame.t_capture,
                              (width, height), views, step_state, step_message, step_employee,
-                             name, passage, (time.perf_counter() - started) * 1000.0)
+                             name, passage, (time.perf_counter() - started) * 1000.0,
+                             locked_min if step_state is DoorState.DENIED else None)
         return report, decision
 
     def camera_problem(self, reason: str) -> StationDecision:
@@ -480,23 +496,31 @@ class DoorStation:
             log.exception("could not read the access log to restore spoof lockouts")
 
     def _liveness(self, image: Frame, face: Face, recognition: Recognition | None, t: float
-                  ) -> tuple[Recognition | None, LivenessCheck | None]:
-        """Check the deciding face's liveness; refuse an identity locked out for spoofs."""
+                  ) -> tuple[Recognition | None, LivenessCheck | None, int | None]:
+        """Check the deciding face's liveness; refuse an identity locked out for spoofs.
+
+        Returns:
+            The recognition (refused when locked out), the liveness check, and the minutes
+            the lockout lasts (None when the identity is not locked out).
+        """
         assert self.liveness is not None
         if recognition is not None and recognition.outcome is Outcome.UNKNOWN:
-            return recognition, None  # a stranger is refused anyway: spare the check
+            return recognition, None, None  # a stranger is refused anyway: spare the check
         matched = recognition is not None and recognition.outcome is Outcome.MATCH
         employee_id = recognition.employee_id if matched and recognition is not None else None
+        minutes = None
         if recognition is not None and recognition.allowed and employee_id is not None:
-            locked = self.liveness.refusal(employee_id, t)
-            if locked is not None:
-                recognition = replace(recognition, refusal=locked)
-        return recognition, self.liveness.check(image, face, employee_id, t)
+            minutes = self.liveness.locked_minutes(employee_id, t)
+            if minutes is not None:
+                recognition = replace(recognition,
+                                      refusal=self.liveness.refusal(employee_id, t))
+        return recognition, self.liveness.check(image, face, employee_id, t), minutes
 
     def _act(self, verdict: Verdict, passage: int, employee_id: int | None, reason: str,
              score: float, snapshot: GallerySnapshot, frame: CapturedFrame,
              seq: int, t: float, liveness_score: float | None,
-             threshold: float, model_id: str) -> StationDecision:
+             threshold: float, model_id: str, locked_out_min: int | None = None
+             ) -> StationDecision:
         if verdict is Verdict.GRANTED and self.door is not None:
             self.door.request_open(passage)
         alert = ""
@@ -523,12 +547,16 @@ class DoorStation:
         return StationDecision(verdict.value, passage, employee_id,
                                snapshot.name_of(employee_id), reason, score, at, seq,
                                self.source_generation, frame.t_capture, time.monotonic(),
-                               alert)
+                               alert, locked_out_min)
 
     @staticmethod
     def _view(box: Box, primary: bool, r: Recognition | None, advice: tuple[str, ...],
               state: DoorState, snapshot: GallerySnapshot | None,
-              live: LivenessCheck | None = None) -> FaceView:
+              live: LivenessCheck | None = None, *, names: bool = True,
+              locked_min: int | None = None) -> FaceView:
+        """How a face is labelled on screen. A person the door refuses is named only when
+        ``names`` (the door checks no liveness: with the check on, the face may be a photo of
+        them); a lockout for spoofs and a face that is not the one claimed never are."""
         if not primary:
             return FaceView(box, "", None, "other", False)
         if state is DoorState.SPOOF:
@@ -542,6 +570,10 @@ class DoorStation:
         if r.outcome is Outcome.MATCH:
             name = snapshot.name_of(r.employee_id)
             if r.refusal is not None:
+                if locked_min is not None:
+                    return FaceView(box, f"Locked out · {locked_min} min", None, "denied", True)
+                if not names or r.refusal == FACE_NOT_CLAIMED:
+                    return FaceView(box, NOT_ALLOWED_LABEL, None, "denied", True)
                 return FaceView(box, f"{name} ({r.refusal})", r.score, "denied", True)
             hint = "granted" if state is DoorState.GRANTED else "checking"
             return FaceView(box, name, r.score, hint, True)

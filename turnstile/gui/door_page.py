@@ -45,11 +45,7 @@ from turnstile.app import AppContext
 from turnstile.capture import DEMO_SOURCE, CameraState, CameraStatus
 from turnstile.config import Settings
 from turnstile.door import DoorCommander, DoorController, LockState, create_door
-from turnstile.door.liveness_gate import (
-    DoorLiveness,
-    build_door_liveness,
-    lockout_minutes_left,
-)
+from turnstile.door.liveness_gate import DoorLiveness, build_door_liveness
 from turnstile.door.station import (
     STARTING_MESSAGE,
     FaceView,
@@ -93,9 +89,6 @@ BANNER_STYLES: dict[str, tuple[str, str]] = {
 SPOOF_TEXT = "We could not confirm a live person at the door."
 """Shown (without any name) when the liveness check refused the face."""
 ASK_AT_RECEPTION = "Please ask at reception."
-NOT_ALLOWED_LABEL = "Not allowed"
-"""The face box label of a refused person the door does not name (see
-:attr:`DoorPage.names_shown`)."""
 FACE_LABEL_MAX_CHARS = 28
 """Longer face box labels are cut (with an ellipsis): the label is drawn over the picture,
 from the left edge of the box, and must stay on it."""
@@ -109,6 +102,14 @@ SOURCE_ORIGIN_TEXT = {SOURCE_FROM_SETTINGS: "", SOURCE_FROM_COMMAND_LINE: "from 
 settings' camera)."""
 
 DOOR_TEXT = {LockState.CLOSED: "LOCKED", LockState.OPEN: "OPEN", LockState.FAULT: "DOOR FAULT"}
+
+
+def _fitted(face: FaceView) -> FaceView:
+    """The face as drawn: a label longer than :data:`FACE_LABEL_MAX_CHARS` is cut (it is drawn
+    over the picture from the box's left edge and must stay on it)."""
+    if len(face.label) <= FACE_LABEL_MAX_CHARS:
+        return face
+    return replace(face, label=face.label[:FACE_LABEL_MAX_CHARS - 1].rstrip() + "…")
 
 
 def _retry_text(retry_in_s: float | None) -> str:
@@ -609,7 +610,7 @@ class DoorPage(QWidget):
         if report.source_generation < self._generation:
             return  # from the previous camera
         self._generation = report.source_generation
-        faces = tuple(self._door_view(face) for face in report.faces)
+        faces = tuple(_fitted(face) for face in report.faces)
         self.video.set_report(report if faces == report.faces else replace(report, faces=faces))
         if time.monotonic() < self._hold_until or self._camera_problem_shown():
             return
@@ -635,7 +636,8 @@ class DoorPage(QWidget):
                                  else "Welcome", "", self._crop_for(report.employee_id))
         elif state is DoorState.DENIED:
             self._set_banner("denied", "Access denied",
-                             self._denial(report.name, report.message)[0])
+                             self._denial(report.name, report.message,
+                                          report.locked_out_min)[0])
         elif state is DoorState.UNKNOWN:
             self._set_banner("unknown", "Not recognised", "Please ask at reception.")
         elif state is DoorState.SPOOF:
@@ -670,7 +672,8 @@ class DoorPage(QWidget):
             self._set_banner("granted", f"Welcome, {decision.name}", "Please come in.",
                              self._crop_for(decision.employee_id, decision.seq))
         elif decision.verdict == "denied":
-            detail, named = self._denial(decision.name, decision.reason)
+            detail, named = self._denial(decision.name, decision.reason,
+                                         decision.locked_out_min)
             self._set_banner("denied", "Access denied", detail,
                              self._crop_for(decision.employee_id, decision.seq) if named
                              else None)
@@ -693,12 +696,12 @@ class DoorPage(QWidget):
         """
         return self.liveness_mode == "off"
 
-    def _denial(self, name: str, reason: str) -> tuple[str, bool]:
+    def _denial(self, name: str, reason: str, locked_min: int | None) -> tuple[str, bool]:
         """The banner's text for a known face that may not pass, and whether it names them
-        (the access log keeps who it was)."""
-        minutes = lockout_minutes_left(reason)
-        if minutes is not None:
-            return (f"Locked for {minutes} min after repeated failed liveness checks. "
+        (the access log keeps who it was). ``locked_min``: the identity is locked out after
+        repeated spoofs, for that many more minutes."""
+        if locked_min is not None:
+            return (f"Locked for {locked_min} min after repeated failed liveness checks. "
                     f"{ASK_AT_RECEPTION}", False)
         reason = reason or "not allowed"
         if reason == FACE_NOT_CLAIMED:  # not the person whose number was given
@@ -706,24 +709,6 @@ class DoorPage(QWidget):
         if name and self.names_shown:
             return f"{name}: {reason}. {ASK_AT_RECEPTION}", True
         return f"Not allowed ({reason}). {ASK_AT_RECEPTION}", False
-
-    def _door_view(self, face: FaceView) -> FaceView:
-        """A face box as the door screen shows it: a refused identity named only as
-        :meth:`_denial` would, and no label longer than :data:`FACE_LABEL_MAX_CHARS`."""
-        label, score = face.label, face.score
-        # A refused recognised face: "name (reason)" with its score. (A spoof's label,
-        # "Not a live person", has no score.)
-        if face.primary and face.hint == "denied" and score is not None:
-            minutes = lockout_minutes_left(label)
-            if minutes is not None:
-                label, score = f"Locked out · {minutes} min", None
-            elif not self.names_shown or label.endswith(f"({FACE_NOT_CLAIMED})"):
-                label, score = NOT_ALLOWED_LABEL, None
-        if len(label) > FACE_LABEL_MAX_CHARS:
-            label = label[:FACE_LABEL_MAX_CHARS - 1].rstrip() + "…"
-        if label == face.label and score == face.score:
-            return face
-        return replace(face, label=label, score=score)
 
     def _banner_expired(self) -> None:
         self._hold_until = 0.0
