@@ -283,3 +283,26 @@ def test_a_database_is_named_by_its_file_or_by_its_url_without_the_password():
         "/var/lib/turnstile/turnstile.db"
     shown = describe_url("postgresql+psycopg://door:s3cret@db.example:5432/turnstile")
     assert shown == "postgresql+psycopg://door:***@db.example:5432/turnstile"
+
+
+def test_a_new_database_and_its_folder_are_private_to_the_user(tmp_path):
+    """Names, numbers and the access log are readable in the file: a database Turnstile
+    creates (and its WAL files, and a backup) can be read by its user only."""
+    import stat
+
+    from turnstile.storage.db import backup_sqlite
+
+    path = tmp_path / "new" / "data" / "turnstile.db"
+    database = open_database(f"sqlite:///{path}")
+    try:
+        with database.session() as s:
+            s.execute(text("SELECT 1"))
+        files = [path, *path.parent.glob("turnstile.db-*")]
+        assert len(files) >= 2, "the WAL files exist while it is open"
+        for file in files:
+            assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        copy = backup_sqlite(path, "test")
+        assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    finally:
+        database.dispose()

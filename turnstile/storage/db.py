@@ -143,7 +143,10 @@ def make_engine(url: UrlLike, **kwargs: Any) -> Engine:
     path = sqlite_file_path(url)
     if path is not None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # Names, employee numbers and the access log are readable in the file (the face
+            # data is encrypted): a folder and a file Turnstile creates are its user's only.
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            create_private_file(path)
         except OSError as exc:
             raise DatabaseUnreachableError(
                 f"The folder {path.parent} for the database cannot be created: "
@@ -420,6 +423,21 @@ def _revision_label(revisions: frozenset[str]) -> str:
     return "+".join(sorted(revisions)) if revisions else "base"
 
 
+def create_private_file(path: Path) -> bool:
+    """Create an empty file readable and writable by its owner only (0600), unless it exists
+    (then it is left as it is). SQLite gives its ``-wal`` and ``-shm`` files the database
+    file's mode, so they are private too. Returns whether it was created.
+
+    Raises:
+        OSError: it could not be created.
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return False
+    return True
+
+
 def backup_sqlite(path: Path, label: str) -> Path:
     """Copy an SQLite database with the backup API (consistent, WAL content included).
 
@@ -440,6 +458,8 @@ def backup_sqlite(path: Path, label: str) -> Path:
         counter += 1
     partial = target.with_name(target.name + _PARTIAL_SUFFIX)
     try:
+        partial.unlink(missing_ok=True)  # a leftover of an interrupted copy
+        create_private_file(partial)  # the copy holds what the database holds
         source = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True,
                                  timeout=BUSY_TIMEOUT_MS / 1000)
         try:
