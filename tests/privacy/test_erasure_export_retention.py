@@ -14,6 +14,7 @@ import pytest
 from privacy_support import MODEL, add_events, add_person, key_files, raw_bytes
 
 from turnstile.config import Settings
+from turnstile.matching.door_policy import FACE_NOT_CLAIMED
 from turnstile.services import log_chain
 from turnstile.services.people import PeopleService
 from turnstile.services.privacy import export_data
@@ -75,6 +76,9 @@ def test_export_data_writes_everything_stored_about_one_person(
         repo.update_employee(s, employee_id, consent_at=utcnow(), consent_text_version="v2")
         repo.add_event(s, door_id=1, decision="denied", employee_id=employee_id,
                        reason="outside hours")
+        # 1:1 mode: somebody typed her number, the face was another one: his picture
+        repo.add_event(s, door_id=1, decision="denied", employee_id=employee_id,
+                       reason=FACE_NOT_CLAIMED, snapshot=b"\xff\xd8someone else's face")
     add_person(db, "E-8", "Somebody Else", seed=2, crop=face_jpeg, events=1,
                snapshot=snapshot_jpeg)
 
@@ -82,7 +86,7 @@ def test_export_data_writes_everything_stored_about_one_person(
 
     folder = report.folder
     assert folder.parent == tmp_path / "out" and folder.name.startswith("turnstile-export-E-7-")
-    assert (report.templates, report.photos, report.events, report.snapshots) == (1, 1, 3, 2)
+    assert (report.templates, report.photos, report.events, report.snapshots) == (1, 1, 4, 2)
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     document = json.loads((folder / "personal_data.json").read_text(encoding="utf-8"))
     person = document["person"]
@@ -94,8 +98,11 @@ def test_export_data_writes_everything_stored_about_one_person(
     assert "embedding" not in template
     assert (folder / template["photo"]).read_bytes() == face_jpeg
     events = document["access_events"]
-    assert [e["decision"] for e in events] == ["granted", "granted", "denied"]
+    assert [e["decision"] for e in events] == ["granted", "granted", "denied", "denied"]
     assert events[2]["reason"] == "outside hours" and events[2]["snapshot"] is None
+    # the passage with her number stays listed, without the other person's face
+    assert events[3]["snapshot"] is None and "did not match" in events[3]["snapshot_withheld"]
+    assert not any(b"someone else" in f.read_bytes() for f in folder.rglob("*") if f.is_file())
     for event in events[:2]:
         assert (folder / event["snapshot"]).read_bytes() == snapshot_jpeg
         assert stat.S_IMODE((folder / event["snapshot"]).stat().st_mode) == 0o600

@@ -46,6 +46,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from turnstile.errors import TurnstileError
+from turnstile.matching.door_policy import FACE_NOT_CLAIMED
 from turnstile.storage import crypto
 from turnstile.storage import repositories as repo
 from turnstile.storage.db import Database, backup_files, sqlite_file_path
@@ -53,6 +54,9 @@ from turnstile.storage.models import AccessEvent, FaceTemplate, ProtectionState
 
 log = logging.getLogger(__name__)
 
+SNAPSHOT_OF_SOMEONE_ELSE = ("not included: the face at the door did not match this person "
+                            "(their employee number was given with another face)")
+"""Why a snapshot of one of the person's events is left out of their export."""
 EXPORT_FILE = "personal_data.json"
 EXPORT_README = "README.txt"
 BACKUP_BUSY_TIMEOUT_S = 2.0
@@ -512,13 +516,19 @@ def export_data(db: Database, employee_id: int, folder: Path | str) -> ExportRep
         snapshot_ids = []
         for e in repo.iter_events(s, repo.EventFilter(employee_id=employee_id),
                                   newest_first=False):
-            events.append({
+            event: dict[str, Any] = {
                 "event_id": e.id, "at": _iso(e.at), "door": e.door.name if e.door else None,
                 "decision": e.decision, "reason": e.reason, "score": e.score,
                 "threshold": e.threshold, "liveness_score": e.liveness_score,
                 "model_id": e.model_id, "snapshot": None,
-            })
-            snapshot_ids.append(e.id)
+            }
+            if e.reason == FACE_NOT_CLAIMED:
+                # Somebody gave this person's number with another face: the picture shows
+                # that somebody, not the person whose data this is.
+                event["snapshot_withheld"] = SNAPSHOT_OF_SOMEONE_ELSE
+            else:
+                snapshot_ids.append(e.id)
+            events.append(event)
         snapshots: dict[str, bytes] = {}
         by_id = {ev["event_id"]: ev for ev in events}
         for event_id in snapshot_ids:
