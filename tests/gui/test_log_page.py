@@ -295,3 +295,21 @@ def test_scrolling_loads_more_pages(ctx, qtbot, people) -> None:
     qtbot.keyClick(widget.table, Qt.Key.Key_End, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: widget.model.rowCount() == 1200, timeout=WAIT_MS)
     widget.shutdown()
+
+
+def test_typing_a_name_in_the_person_box_replaces_everyone(page, qtbot, people) -> None:
+    """Clicking into the person box and typing a name filters by that person (the text
+    "Everyone" is selected on the click, so it does not become "EveryoneAlan Turing")."""
+    edit = page.person_combo.lineEdit()
+    qtbot.mouseClick(edit, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: edit.selectedText() == "Everyone", timeout=WAIT_MS)
+    qtbot.keyClicks(edit, "Alan Tu")
+    popup = page.person_combo.completer().popup()
+    assert edit.text() == "Alan Tu" and popup.isVisible()
+    with qtbot.waitSignal(page.count_ready, timeout=WAIT_MS) as blocker:
+        qtbot.keyClick(popup, Qt.Key.Key_Down)  # the suggestion, as a user picks it
+        qtbot.keyClick(popup, Qt.Key.Key_Return)
+    assert page.person_combo.currentData() == people["Alan Turing"]
+    qtbot.waitUntil(lambda: not page.model.loading, timeout=WAIT_MS)
+    assert blocker.args[0] > 0 and {e.employee_id for e in shown(page)} == {people["Alan Turing"]}
+    assert not page.message.isVisible() or "No enrolled person" not in page.message.text()

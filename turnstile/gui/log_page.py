@@ -18,7 +18,16 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QDate, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QDate,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QKeySequence, QPalette, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -369,6 +378,9 @@ class AccessLogPage(QWidget):
         completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
         self.person_combo.currentIndexChanged.connect(self._schedule)
         self.person_combo.lineEdit().editingFinished.connect(self._person_typed)
+        # "Everyone" is a choice, not text to type after: clicking into the box selects it,
+        # so typing a name replaces it.
+        self.person_combo.lineEdit().installEventFilter(self)
         self.decision_combo = QComboBox()
         for label, decisions in DECISION_FILTERS:
             self.decision_combo.addItem(label, decisions)
@@ -449,6 +461,13 @@ class AccessLogPage(QWidget):
             self.period_combo.setCurrentText(CUSTOM_PERIOD)
             self.period_combo.blockSignals(False)
         self._schedule()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        if watched is self.person_combo.lineEdit() and event.type() in (
+                QEvent.Type.FocusIn, QEvent.Type.MouseButtonRelease) \
+                and self.person_combo.currentIndex() == 0:
+            QTimer.singleShot(0, self.person_combo.lineEdit().selectAll)
+        return super().eventFilter(watched, event)
 
     def _person_typed(self) -> None:
         # Text typed that is nobody's name: back to everyone rather than a stale person.
