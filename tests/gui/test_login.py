@@ -225,3 +225,18 @@ def test_log_out_action(with_accounts, make_window, qtbot) -> None:
     assert audit(ctx, "logout") == [("boss", "boss", True)]
     qtbot.mouseClick(window.login_button, Qt.MouseButton.LeftButton)
     assert isinstance(window.login_dialog, QDialog)
+
+
+def test_setting_a_password_starts_typing_in_the_password_box(qtbot) -> None:
+    """The user name is fixed when an admin sets someone's password: what they type goes
+    into the password, not into the read-only name."""
+    from turnstile.gui.accounts_page import AccountDialog
+
+    dialog = AccountDialog("Set password for dana", lambda _: None, username="dana")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.activateWindow()
+    qtbot.waitUntil(lambda: dialog.focusWidget() is not None, timeout=5_000)
+    qtbot.keyClicks(dialog.focusWidget(), "correct horse battery")
+    assert dialog.password_edit.text() == "correct horse battery"
+    assert dialog.user_edit.text() == "dana"

@@ -133,6 +133,8 @@ class AccountDialog(QDialog):
         form = QFormLayout()
         self.user_edit = QLineEdit(username or "")
         self.user_edit.setReadOnly(username is not None)
+        if username is not None:  # typing starts in the password, not the fixed name
+            self.user_edit.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.role_combo = QComboBox()
         self.role_combo.addItem("Front desk (enroll and edit people)", FRONT_DESK)
         self.role_combo.addItem("Admin (everything)", ADMIN)
