@@ -1,5 +1,6 @@
 """The Settings page shows the false-accept and false-reject rates to expect, live, and
-proposes thresholds for a target (real widgets, offscreen)."""
+proposes thresholds for a target (real widgets, offscreen); in 1:1 mode, those of the 1:1
+threshold."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from turnstile.gui.settings_page import TARGET_CHOICES, SettingsPage, one_in
+from turnstile.matching.policy import CONFIRM_VERIFY_THRESHOLD
 from turnstile.resources import confirm_model_id
 from turnstile.storage import repositories as repo
 
@@ -126,6 +128,63 @@ def test_calibrate_from_a_short_log_says_why(qtbot, page) -> None:
     assert isinstance(got.args[0], Exception)
     assert re.search(r"Too few scores.*needs 200", dialog.result_label.text())
     assert not dialog.use_button.isEnabled()
+
+
+def _plain(html: str) -> str:
+    return re.sub(r"<[^>]+>", "", html)
+
+
+def _choose_door_mode(page: SettingsPage, key: str) -> None:
+    page.door_mode_combo.setCurrentIndex(page.door_mode_combo.findData(key))
+
+
+def test_one_to_one_rates_do_not_grow_with_the_people(qtbot, page, add_people) -> None:
+    _choose_door_mode(page, "verify")
+    one_to_one = page.rates_label.text()
+    assert "any number of people" in one_to_one and "20 people" not in one_to_one
+    add_people(180)
+    with qtbot.waitSignal(page.rates_updated, timeout=WAIT_MS):
+        page.refresh_gallery_size()
+    assert page.gallery_size == 200
+    assert page.rates_label.text() == one_to_one
+    _choose_door_mode(page, "identify")  # 1:N does grow
+    assert "200 people enrolled" in page.rates_label.text()
+
+
+def test_calibrate_in_one_to_one_mode_gives_the_1to1_threshold(qtbot, page) -> None:
+    _choose_door_mode(page, "verify")
+    qtbot.mouseClick(page.calibrate_button, Qt.MouseButton.LeftButton)
+    dialog = page.calibrate_dialog
+    assert dialog is not None and dialog.isVisible()
+    assert "does not matter" in dialog.intro.text() and "badge" in dialog.intro.text()
+    assert not dialog.people_label.isVisible()
+    assert dialog.target_combo.currentText() == ("1 attempt in 1,000 with another person's "
+                                                 "badge")
+    assert not dialog.use_button.isVisible() and dialog.cancel_button.text() == "Close"
+    results = {}
+    for index in (0, 1):  # 1 in 100, then 1 in 1,000
+        dialog.target_combo.setCurrentIndex(index)
+        with qtbot.waitSignal(dialog.proposal_ready, timeout=WAIT_MS) as got:
+            qtbot.mouseClick(dialog.propose_button, Qt.MouseButton.LeftButton)
+        results[TARGET_CHOICES[index][0]] = (got.args[0], _plain(dialog.result_label.text()))
+    (loose, loose_text), (strict, text) = results[1e-2], results[1e-3]
+    assert loose.verify_threshold < strict.verify_threshold == CONFIRM_VERIFY_THRESHOLD
+    assert f"1:1 threshold for this target: {strict.verify_threshold:.4f}" in text
+    assert ("Someone giving another person's badge or number is let in on about 1 in 1,000 "
+            "attempts") in text
+    assert "This is the 1:1 threshold the door uses" in text
+    assert f"The door uses {CONFIRM_VERIFY_THRESHOLD:.4f}" in loose_text
+    assert "1 in 100 attempts" in loose_text
+    assert "Accept at" not in text and "To calibrate Accept and Reject (1:N mode" in text
+    assert not dialog.use_button.isVisible() and not dialog.use_button.isEnabled()
+
+    _choose_door_mode(page, "identify")  # the open dialog follows the form
+    assert dialog.result_label.text() == "" and dialog.people_label.isVisible()
+    assert dialog.target_combo.currentText() == "1 stranger visit in 1,000"
+    assert dialog.use_button.isVisible() and dialog.cancel_button.text() == "Cancel"
+    with qtbot.waitSignal(dialog.proposal_ready, timeout=WAIT_MS):
+        qtbot.mouseClick(dialog.propose_button, Qt.MouseButton.LeftButton)
+    assert "Accept at" in dialog.result_label.text() and dialog.use_button.isEnabled()
 
 
 @pytest.mark.parametrize(("rate", "text"), [(0.25, "25 %"), (1 / 4321, "1 in 4,300"),

@@ -1,6 +1,7 @@
 """The Settings page: validation shown next to the field, nothing written on a refusal,
 settings and door hardware saved as TOML and applied at once, the score plot, the door
-test; and the settings fields the page added."""
+test; the rates and thresholds of the door mode chosen (1:N or 1:1); and the settings
+fields the page added."""
 
 from __future__ import annotations
 
@@ -17,9 +18,19 @@ from turnstile import config
 from turnstile.config import Settings, SettingsError, load_settings
 from turnstile.door.config import DoorConfig, load_door_config
 from turnstile.gui.settings_door import dump_door_config, save_door_config
-from turnstile.gui.settings_page import ERROR_STYLE, SettingsPage, rate_phrase
-from turnstile.matching.policy import CONFIRM_ACCEPT_THRESHOLD, CONFIRM_REJECT_THRESHOLD
+from turnstile.gui.settings_page import (
+    ERROR_STYLE,
+    THRESHOLD_HELP,
+    SettingsPage,
+    rate_phrase,
+)
+from turnstile.matching.policy import (
+    CONFIRM_ACCEPT_THRESHOLD,
+    CONFIRM_REJECT_THRESHOLD,
+    CONFIRM_VERIFY_THRESHOLD,
+)
 from turnstile.resources import confirm_model_id, embedder_model_id
+from turnstile.services.calibration import load_score_model
 from turnstile.storage import repositories as repo
 
 WAIT_MS = 30_000
@@ -356,3 +367,71 @@ def test_the_unlock_time_is_in_seconds(ctx, qtbot) -> None:
     suffixes = {spin.suffix().strip() for spin in widget.findChildren(QWidget)
                 if hasattr(spin, "suffix") and spin.suffix().strip() in ("ms", "s")}
     assert suffixes == {"s"}
+
+
+# --- 6. the door mode: 1:1 has its own threshold and rates ------------------------------
+
+
+def _choose_door_mode(page: SettingsPage, key: str) -> None:
+    """Pick "Who is it:" in the form (not saved)."""
+    page.door_mode_combo.setCurrentIndex(page.door_mode_combo.findData(key))
+    assert page.door_mode_combo.currentData() == key
+
+
+def test_one_to_one_mode_shows_the_1to1_threshold_and_its_rates(ctx, qtbot, page) -> None:
+    identify_rates = page.rates_label.text()
+    assert f"At accept {CONFIRM_ACCEPT_THRESHOLD:.4f}" in identify_rates
+
+    _choose_door_mode(page, "verify")
+    verify = ctx.confirm_thresholds().verify  # what the door decides 1:1 claims against
+    assert verify == CONFIRM_VERIFY_THRESHOLD
+    text = _plain(page.rates_label.text())
+    assert f"At the 1:1 threshold {verify:.4f}, with any number of people enrolled" in text
+    # FAR 1e-3 and FRR 0.9 % per look at 0.3703 (README, "1:1 mode, any N")
+    assert ("Someone giving another person's badge or number is let in on about 1 in 1,000 "
+            "attempts (0.1 %)") in text
+    assert "The person it belongs to is not recognised on about 1 in 110 looks (0.9 %)" in text
+    assert f"{CONFIRM_ACCEPT_THRESHOLD:.4f}" not in text and "stranger" not in text.lower()
+    assert "nobody enrolled" not in text
+    model = load_score_model(confirm_model_id())
+    assert page.expected.far == pytest.approx(float(model.far(verify)))
+    assert page.expected.frr == pytest.approx(float(model.frr(verify)))
+    tooltip = page.rates_label.toolTip()
+    assert "FAR" in tooltip and "FRR" in tooltip and "FPIR" not in tooltip
+    # The threshold in use, read-only; Accept and Reject said to be 1:N's.
+    assert page.verify_value.isVisible()
+    assert _plain(page.verify_value.text()) == (f"{verify:.4f}, the calibrated 1:1 default "
+                                                "(not set on this page)")
+    assert page.one_to_n_note.isVisible() and "apply to 1:N" in page.one_to_n_note.text()
+    assert page.threshold_help.text().startswith("<b>1:1 threshold</b>")
+    assert "1:1 threshold" in page.calibrate_button.toolTip()
+    assert not config.config_path().exists() and page.dirty  # live, before saving
+
+    _choose_door_mode(page, "identify")  # back: as it was
+    assert page.rates_label.text() == identify_rates
+    assert page.threshold_help.text() == THRESHOLD_HELP
+    assert not page.verify_value.isVisible() and not page.one_to_n_note.isVisible()
+
+    _choose_door_mode(page, "verify")
+    _set_thresholds(qtbot, page, accept=0.60)  # a 1:N threshold: the 1:1 rates stay
+    assert _plain(page.rates_label.text()) == text
+    _choose_door_mode(page, "identify")
+    assert "At accept 0.6000" in page.rates_label.text()
+
+
+def test_the_1to1_threshold_shown_is_the_one_stored_for_the_door(ctx, qtbot) -> None:
+    """Saved in 1:1 mode, with a 1:1 threshold stored for the deciding model: the page opens
+    on the 1:1 figures of that threshold."""
+    with ctx.db.session() as s:
+        repo.set_threshold(s, confirm_model_id(), "verify", 0.4253)
+    ctx.settings = Settings(door_mode="verify")
+    widget = SettingsPage(ctx)
+    qtbot.addWidget(widget)
+    widget.resize(1200, 740)
+    widget.show()
+    qtbot.waitUntil(lambda: "0.4253" in widget.rates_label.text(), timeout=WAIT_MS)
+    assert ctx.confirm_thresholds().verify == 0.4253
+    assert widget.verify_value.isVisible() and "0.4253" in widget.verify_value.text()
+    text = _plain(widget.rates_label.text())
+    assert "let in on about 1 in 10,000 attempts" in text  # FAR 1e-4 at 0.4253
+    assert "not recognised on about 2 % of looks (1 in 58)" in text  # FRR 1.7 %

@@ -2,6 +2,11 @@
 log to guide them, the false-accept and false-reject rates to expect with the people enrolled
 now, and a calibration dialog), door hardware with a test button, snapshots and retention.
 
+The rates and the calibration follow the door mode chosen in the form, before it is saved:
+in 1:N mode (the face alone) they are those of the accept threshold with the people enrolled;
+in 1:1 mode (a badge or number first) those of the 1:1 threshold the door uses instead, which
+is the calibrated 1:1 default (not a setting).
+
 Saving validates everything first (the settings dataclass, the combination of thresholds, the
 door configuration) and names the field at fault; then ``config.toml`` and ``door.toml`` are
 written atomically, ``ctx.settings`` is replaced, the recognition thresholds take effect at
@@ -15,7 +20,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from PySide6.QtCore import QEvent, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -62,6 +67,7 @@ from turnstile.gui.widgets_common import BAD, MessageLabel, fixed_width, keep_he
 from turnstile.matching.policy import (
     CONFIRM_ACCEPT_THRESHOLD,
     CONFIRM_REJECT_THRESHOLD,
+    CONFIRM_THRESHOLDS,
     Thresholds,
     default_thresholds,
 )
@@ -112,6 +118,12 @@ SCORES_HELP = (
 TARGET_CHOICES = ((1e-2, "1 stranger visit in 100"), (1e-3, "1 stranger visit in 1,000"),
                   (1e-4, "1 stranger visit in 10,000"), (1e-5, "1 stranger visit in 100,000"))
 DEFAULT_TARGET_INDEX = 1
+CALIBRATE_INTRO = ("Choose how rarely a stranger may be taken for one of the people "
+                   "enrolled. Stricter targets make employees try again more often.")
+CALIBRATE_INTRO_1TO1 = (
+    "1:1 mode: the face is compared with the owner of the badge or number only, so the "
+    "number of people enrolled does not matter. Choose how rarely someone giving another "
+    "person's badge may be let in: stricter targets make people look again more often.")
 SOURCE_CHOICES = (("lfw", "Reference measurements (LFW, shipped)"),
                   ("site", f"This site's access log (last {cal.SITE_DAYS} days)"))
 RATES_HELP = (
@@ -121,6 +133,27 @@ RATES_HELP = (
     "score model measured on LFW (the door's camera and light can differ), for one look; "
     "the frames a door needs to agree only lower the false accepts.")
 THRESHOLD_ORDER_HELP = "Lower \"Reject below\" or raise \"Accept at\"."
+
+# 1:1 mode (a badge or an employee number first): the door compares the face with that one
+# person only, against the 1:1 threshold; Accept and Reject are not used.
+VERIFY_HELP = (
+    "<b>1:1 threshold</b>: after a badge or an employee number, the face is compared with "
+    "that person only and the door opens at or above this score. Higher is stricter: fewer "
+    "people let in with someone else's badge, more people asked to look again.")
+ONE_TO_N_NOTE = ("In 1:1 mode the door uses the 1:1 threshold above; Accept and Reject "
+                 "apply to 1:N mode (the face alone).")
+VERIFY_IN_USE = "the calibrated 1:1 default (not set on this page)"
+RATES_HELP_1TO1 = (
+    "Per attempt with another person's badge or number: how often the face is taken for "
+    "that person (the face is compared with one person only, so this does not grow with "
+    "the number of people enrolled). Per look of the person it belongs to: how often the "
+    "door does not recognise them at once and asks them to look again. Estimates from the "
+    "score model measured on LFW (the door's camera and light can differ), for one look; "
+    "the frames a door needs to agree only lower the false accepts.")
+VERIFY_TARGET_CHOICES = tuple(
+    (rate, label.replace("stranger visit", "attempt") + " with another person's badge")
+    for rate, label in TARGET_CHOICES)
+"""The calibration targets of 1:1 mode: the same rates, per attempt with a wrong badge."""
 
 
 def one_in(rate: float) -> str:
@@ -159,6 +192,21 @@ def rates_sentences(fpir: float, fnir: float) -> str:
     """The two expected rates as a security officer reads them (HTML, one line each)."""
     return (f"A stranger at the door is let in {rate_phrase(fpir, 'visits')}.<br>"
             f"An employee is not recognised {rate_phrase(fnir, 'looks')} and looks again.")
+
+
+def verify_rates_sentences(far: float, frr: float) -> str:
+    """The two 1:1 rates (FAR and FRR of one comparison) as a security officer reads them
+    (HTML, one line each)."""
+    return (f"Someone giving another person's badge or number is let in "
+            f"{rate_phrase(far, 'attempts')}.<br>"
+            f"The person it belongs to is not recognised {rate_phrase(frr, 'looks')} and "
+            f"looks again.")
+
+
+def verify_rates_in_terms(far: float, frr: float) -> str:
+    """The 1:1 rates in the terms of the trade (for a tooltip)."""
+    return (f"In the usual terms: FAR (false accept rate, per attempt) {far:.2g}; FRR "
+            f"(false reject rate, per look) {frr:.2g}.")
 
 
 def rates_in_terms(fpir: float, fnir: float) -> str:
@@ -215,7 +263,9 @@ class SettingsPage(QWidget):
         self.gallery_size: int | None = None
         """Active people, counted in the background (None until counted)."""
         self.expected: cal.ExpectedRates | None = None
-        """The rates shown for the thresholds in the form (None when unknown)."""
+        """The rates shown for the thresholds in the form (None when unknown): in 1:N mode
+        its ``fpir`` and ``fnir`` at the accept threshold, in 1:1 mode its ``far`` and
+        ``frr`` at the 1:1 threshold."""
         self.calibrate_dialog: CalibrateDialog | None = None
         self._score_model_problem = ""
         self._save_refused = False
@@ -313,6 +363,16 @@ class SettingsPage(QWidget):
             check.toggled.connect(self._thresholds_moved)
             spin.valueChanged.connect(self._changed)
             spin.valueChanged.connect(self._thresholds_moved)
+        # Shown in 1:1 mode only: the threshold that decides there, read-only (the settings
+        # have no field for it), and why Accept and Reject stay on the form.
+        self.verify_value = QLabel()
+        self.verify_value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.one_to_n_note = QLabel(ONE_TO_N_NOTE)
+        self.one_to_n_note.setWordWrap(True)
+        self.one_to_n_note.setStyleSheet("color: #555; font-size: 90%;")
+        self.verify_form = form
+        form.addRow("1:1 threshold:", self.verify_value)
+        form.addRow(self.one_to_n_note)
         form.addRow("Accept at:", _row(self.accept_spin, self.accept_default))
         form.addRow("Reject below:", _row(self.reject_spin, self.reject_default))
         # Said as soon as the two cross, not only on Save.
@@ -347,10 +407,10 @@ class SettingsPage(QWidget):
         rates_row.addWidget(self.rates_label, 1)
         rates_row.addWidget(self.calibrate_button)
         layout.addLayout(rates_row)
-        helper = QLabel(THRESHOLD_HELP)
-        helper.setWordWrap(True)
-        helper.setStyleSheet("color: #444;")
-        layout.addWidget(helper)
+        self.threshold_help = QLabel(THRESHOLD_HELP)
+        self.threshold_help.setWordWrap(True)
+        self.threshold_help.setStyleSheet("color: #444;")
+        layout.addWidget(self.threshold_help)
         self.histogram = ScoreHistogramChart()
         self.histogram.setMinimumHeight(HISTOGRAM_MIN_PX)
         self.histogram.setMaximumHeight(HISTOGRAM_MAX_PX)
@@ -474,6 +534,8 @@ class SettingsPage(QWidget):
         self.failed_logins_spin = _spin(1, MAX_FAILED_LOGINS_LIMIT, " failed logins")
         for combo in (self.door_mode_combo, self.liveness_combo):
             combo.currentIndexChanged.connect(self._changed)
+        # The rates and the calibration follow the mode chosen, before it is saved.
+        self.door_mode_combo.currentIndexChanged.connect(self._door_mode_changed)
         for spin in (self.spoof_attempts_spin, self.spoof_lockout_spin, self.idle_logout_spin,
                      self.failed_logins_spin):
             spin.valueChanged.connect(self._changed)
@@ -561,6 +623,7 @@ class SettingsPage(QWidget):
         self.message.clear_message()
         if self.door_problem:
             self.message.warning(f"The saved door settings are not usable: {self.door_problem}")
+        self._show_door_mode()
         self._thresholds_moved()
 
     def _show_door_config(self, door: DoorConfig) -> None:
@@ -679,6 +742,7 @@ class SettingsPage(QWidget):
             self.reject_spin.blockSignals(True)
             self.reject_spin.setValue(self._defaults.reject)
             self.reject_spin.blockSignals(False)
+        self._show_door_mode()
         self._thresholds_moved()
 
     def _gallery_count_failed(self, exc: BaseException) -> None:
@@ -688,7 +752,39 @@ class SettingsPage(QWidget):
                                  f"could not be counted ({error_text(exc)}).")
         self.rates_updated.emit()
 
+    # -- the door mode ---------------------------------------------------------------------
+    def one_to_one(self) -> bool:
+        """The form sets 1:1 mode (a badge or an employee number, then the face)."""
+        return self.door_mode_combo.currentData() == "verify"
+
+    @property
+    def verify_threshold(self) -> float:
+        """The 1:1 threshold the door uses: the calibrated default of the model that decides
+        (or the value stored for it in the database, as for Accept and Reject)."""
+        return self._defaults.verify
+
+    def _door_mode_changed(self, *args: Any) -> None:
+        self._show_door_mode()
+        self._show_rates()
+
+    def _show_door_mode(self) -> None:
+        one_to_one = self.one_to_one()
+        self.verify_value.setText(f"<b>{self.verify_threshold:.4f}</b>, {VERIFY_IN_USE}")
+        self.verify_form.setRowVisible(self.verify_value, one_to_one)
+        self.verify_form.setRowVisible(self.one_to_n_note, one_to_one)
+        self.threshold_help.setText(VERIFY_HELP if one_to_one else THRESHOLD_HELP)
+        self.calibrate_button.setToolTip(
+            "Work out the 1:1 threshold for a target false-accept rate per attempt with "
+            "another person's badge" if one_to_one else
+            "Propose accept and reject thresholds for a target false-accept rate with the "
+            "people enrolled now")
+        if self.calibrate_dialog is not None:
+            self.calibrate_dialog.set_one_to_one(one_to_one, self.verify_threshold)
+
     def _show_rates(self) -> None:
+        if self.one_to_one():
+            self._show_verify_rates()
+            return
         if self.threshold_problem():
             self.expected = None
             self.rates_label.setText(
@@ -719,6 +815,26 @@ class SettingsPage(QWidget):
         self.rates_label.setToolTip(f"{RATES_HELP}\n\n{rates_in_terms(rates.fpir, rates.fnir)}")
         self.rates_updated.emit()
 
+    def _show_verify_rates(self) -> None:
+        """1:1 mode: the rates of one comparison at the 1:1 threshold (the number of people
+        enrolled does not enter, nor do Accept and Reject)."""
+        if self.score_model is None:
+            self.expected = None
+            self.rates_label.setText(f"Expected error rates unavailable: "
+                                     f"{self._score_model_problem}")
+            self.calibrate_button.setEnabled(False)
+            self.rates_updated.emit()
+            return
+        verify = self.verify_threshold
+        rates = cal.expected_rates(verify, 1, self.score_model, min_margin=0.0)
+        self.expected = rates
+        self.rates_label.setText(f"<b>At the 1:1 threshold {verify:.4f}, with any number of "
+                                 f"people enrolled:</b><br>"
+                                 + verify_rates_sentences(rates.far, rates.frr))
+        self.rates_label.setToolTip(
+            f"{RATES_HELP_1TO1}\n\n{verify_rates_in_terms(rates.far, rates.frr)}")
+        self.rates_updated.emit()
+
     def open_calibration(self) -> CalibrateDialog:
         """Open the calibration dialog (not modal: the form stays visible behind it)."""
         if self.calibrate_dialog is None:
@@ -726,14 +842,15 @@ class SettingsPage(QWidget):
                                                     search_model=self.search_model)
             self.calibrate_dialog.accepted.connect(self._use_proposal)
         self.calibrate_dialog.set_gallery_size(self.gallery_size)
+        self.calibrate_dialog.set_one_to_one(self.one_to_one(), self.verify_threshold)
         self.calibrate_dialog.show()
         self.calibrate_dialog.raise_()
         return self.calibrate_dialog
 
     def _use_proposal(self) -> None:
         dialog = self.calibrate_dialog
-        if dialog is None or dialog.proposal is None:
-            return
+        if dialog is None or dialog.proposal is None or dialog.one_to_one:
+            return  # in 1:1 mode there is nothing to put into the form
         self.apply_proposal(dialog.proposal)
 
     def apply_proposal(self, proposal: cal.Proposal) -> None:
@@ -962,6 +1079,11 @@ class CalibrateDialog(QDialog):
     "Propose" works in the background (the site's log may be long); "Use these thresholds"
     closes the dialog accepted with :attr:`proposal` set.
 
+    In 1:1 mode (:meth:`set_one_to_one`) it works out the 1:1 threshold for the chosen
+    false-accept rate per attempt with another person's badge instead, and says what that
+    threshold would give beside the one in use; the 1:1 threshold is not a setting, so there
+    is nothing to put into the form ("Use these thresholds" is hidden).
+
     Signals:
         proposal_ready(object): a :class:`~turnstile.services.calibration.Proposal`, or the
             error that stopped it.
@@ -980,12 +1102,16 @@ class CalibrateDialog(QDialog):
         self.search_model = search_model
         self.gallery_size: int | None = None
         self.proposal: cal.Proposal | None = None
+        self.verify_rates: cal.ExpectedRates | None = None
+        """1:1 rates at the proposal's 1:1 threshold (far, frr)."""
+        self.one_to_one = False
+        self.verify_in_use = CONFIRM_THRESHOLDS.verify
         layout = QVBoxLayout(self)
-        intro = QLabel("Choose how rarely a stranger may be taken for one of the people "
-                       "enrolled. Stricter targets make employees try again more often.")
-        intro.setWordWrap(True)
-        layout.addWidget(intro)
+        self.intro = QLabel(CALIBRATE_INTRO)
+        self.intro.setWordWrap(True)
+        layout.addWidget(self.intro)
         form = _form()
+        self.form = form
         self.target_combo = QComboBox()
         for rate, label in TARGET_CHOICES:
             self.target_combo.addItem(label, rate)
@@ -1007,6 +1133,7 @@ class CalibrateDialog(QDialog):
         layout.addWidget(self.propose_button)
         layout.addWidget(self.result_label)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.cancel_button = buttons.button(QDialogButtonBox.StandardButton.Cancel)
         self.use_button = buttons.addButton("Use these thresholds",
                                             QDialogButtonBox.ButtonRole.AcceptRole)
         self.use_button.setEnabled(False)
@@ -1034,6 +1161,23 @@ class CalibrateDialog(QDialog):
         self.gallery_size = size
         self.people_label.setText("counting..." if size is None else f"{size:,}")
 
+    def set_one_to_one(self, on: bool, verify_in_use: float) -> None:
+        """Calibrate for 1:1 mode (``on``: the 1:1 threshold, ``verify_in_use`` being the
+        one the door uses) or for 1:N (accept and reject). A proposal made for the other
+        mode is forgotten."""
+        in_use_moved = round(verify_in_use, 4) != round(self.verify_in_use, 4)
+        self.verify_in_use = verify_in_use
+        if on == self.one_to_one and not (on and in_use_moved):
+            return
+        self.one_to_one = on
+        self._forget()
+        self.intro.setText(CALIBRATE_INTRO_1TO1 if on else CALIBRATE_INTRO)
+        for index, (_, label) in enumerate(VERIFY_TARGET_CHOICES if on else TARGET_CHOICES):
+            self.target_combo.setItemText(index, label)
+        self.form.setRowVisible(self.people_label, not on)  # 1:1 does not depend on it
+        self.use_button.setVisible(not on)
+        self.cancel_button.setText("Close" if on else "Cancel")
+
     def _forget(self, *args: Any) -> None:
         self.proposal = None
         self.use_button.setEnabled(False)
@@ -1050,22 +1194,30 @@ class CalibrateDialog(QDialog):
         db, model_id, known = self.ctx.db, confirm_model_id(), self.gallery_size
         search = self.search_model
 
-        def work() -> cal.Proposal:
+        def work() -> tuple[cal.Proposal, cal.ExpectedRates]:
             size = known if known is not None else cal.gallery_size(db)
             used = model
             if source == "site":
                 evidence = cal.site_evidence(db, model_id)
                 used, _, _ = cal.site_score_model(model, evidence, size)
-            return cal.propose_thresholds(target, size, used, search_model=search)
+            proposal = cal.propose_thresholds(target, size, used, search_model=search)
+            # Both modes' answers: the mode may change while this runs.
+            return proposal, cal.expected_rates(proposal.verify_threshold, 1, used,
+                                                min_margin=0.0)
 
         self._forget()
         self.propose_button.setEnabled(False)
         self.result_label.info("Working it out...")
         run_task(work, self._proposed, self._failed)
 
-    def _proposed(self, proposal: cal.Proposal) -> None:
+    def _proposed(self, result: tuple[cal.Proposal, cal.ExpectedRates]) -> None:
+        proposal, self.verify_rates = result
         self.propose_button.setEnabled(True)
         self.proposal = proposal
+        if self.one_to_one:
+            self._show_verify_proposal(proposal, self.verify_rates)
+            self.proposal_ready.emit(proposal)
+            return
         self.use_button.setEnabled(True)
         r = proposal.at_size
         self.result_label.success(
@@ -1075,6 +1227,20 @@ class CalibrateDialog(QDialog):
             f"{rate_phrase(proposal.at_10x.fpir, 'visits')}.")
         self.result_label.setToolTip(rates_in_terms(r.fpir, r.fnir))
         self.proposal_ready.emit(proposal)
+
+    def _show_verify_proposal(self, proposal: cal.Proposal, rates: cal.ExpectedRates) -> None:
+        proposed, in_use = proposal.verify_threshold, self.verify_in_use
+        if round(proposed, 4) == round(in_use, 4):
+            in_use_text = "This is the 1:1 threshold the door uses (the calibrated 1:1 default)."
+        else:
+            in_use_text = (f"The door uses {in_use:.4f}, the calibrated 1:1 default: this page "
+                           f"cannot change it.")
+        self.result_label.success(
+            f"<b>1:1 threshold for this target: {proposed:.4f}.</b><br>"
+            f"{verify_rates_sentences(rates.far, rates.frr)}<br>{in_use_text} "
+            f"To calibrate Accept and Reject (1:N mode, the face alone), choose that mode "
+            f"first.")
+        self.result_label.setToolTip(verify_rates_in_terms(rates.far, rates.frr))
 
     def _failed(self, exc: BaseException) -> None:
         self.propose_button.setEnabled(True)
