@@ -534,3 +534,98 @@ def test_no_camera_is_explained_once(qtbot, ctx, make_page):
     message = "No camera was found at index 97"
     assert message in page.notice_text.text()
     assert message not in page.banner_detail.text()
+
+
+# -- 1:1 mode prompts and the keyboard; the welcome and the door --------------------------------
+
+
+def _one_to_one(ctx) -> None:
+    ctx.settings = Settings(unlock_ms=300, liveness_mode="off", door_mode="verify")
+
+
+def test_one_to_one_idle_prompt_asks_for_the_badge(qtbot, ctx, make_page, tmp_path):
+    from turnstile.matching.door_policy import ASK_FOR_BADGE
+
+    _one_to_one(ctx)
+    page = make_page(write_video(tmp_path / "nobody.avi", empty_frames(300)))
+    qtbot.waitUntil(lambda: page.banner_kind == "idle", timeout=WAIT_MS)
+    assert page.banner_title.text() == ASK_FOR_BADGE
+
+
+def test_one_to_one_badge_prompt_is_back_when_a_decision_leaves_the_banner(
+        qtbot, ctx, make_page, shared_data, tmp_path):
+    """A face still in view after a decision is asked for the badge at once, not told to
+    look at the camera."""
+    from turnstile.matching.door_policy import ASK_FOR_BADGE
+
+    _one_to_one(ctx)
+    video = write_video(tmp_path / "waiting.avi", passage_frames(
+        Portrait(shared_data / "people" / "Barack_Obama" / "obama2.jpg"), 600, seed=5))
+    page = make_page(video)
+    qtbot.waitUntil(lambda: page.banner_kind == "guidance", timeout=WAIT_MS)
+    assert page.banner_title.text() == ASK_FOR_BADGE
+    after_hold: list[str] = []
+    page._banner_timer.timeout.connect(lambda: after_hold.append(page.banner_title.text()))
+    qtbot.keyClicks(page.badge_input, "X-999")  # nobody has this number
+    qtbot.keyClick(page.badge_input, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: page.banner_title.text() == "Unknown number", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: bool(after_hold), timeout=WAIT_MS)
+    assert after_hold[0] == ASK_FOR_BADGE  # the face is still in view
+    assert page.video._report is not None and page.video._report.faces
+
+
+def test_one_to_one_badge_box_gets_the_focus_and_the_keys(qtbot, ctx, make_page, obama_video):
+    """Switched on while shown, after each decision, and keys typed while a button has the
+    focus: a badge reader types blind."""
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from PySide6.QtTest import QTest
+
+    from turnstile.door.station import StationDecision
+
+    page = make_page(obama_video)
+    qtbot.waitUntil(page.isActiveWindow, timeout=WAIT_MS)
+    claims: list[str] = []
+    page.claim_requested.connect(claims.append)
+    page.apply_settings(dataclasses.replace(ctx.settings, door_mode="verify"))
+    assert page.focusWidget() is page.badge_input
+    page.badge_input.clearFocus()
+    page._on_decision(StationDecision("unknown", 0, None, "", "no employee has this number",
+                                      None, datetime.now(UTC), seq=10**9,
+                                      source_generation=10**9))
+    assert page.focusWidget() is page.badge_input
+    page.open_file_button.show()
+    page.open_file_button.setFocus()
+    for character in "E 1":  # a space would click the button
+        QTest.keyClick(page.windowHandle(), character)
+    QTest.keyClick(page.windowHandle(), Qt.Key.Key_Return)
+    assert claims == ["E 1"] and page.focusWidget() is page.badge_input
+
+
+def test_the_welcome_goes_once_the_door_has_locked_again(qtbot, ctx, make_page, shared_data,
+                                                         tmp_path):
+    """The person stays in view long after the door opened for them: the banner holds the
+    welcome for its time, then asks for the next person, not "Welcome" again."""
+    import time
+
+    from turnstile.gui.door_page import BANNER_MIN_HOLD_MS
+
+    people = shared_data / "people"
+    enroll(ctx, people / "Barack_Obama" / "obama.jpg", "E1", "Barack Obama")
+    video = write_video(tmp_path / "lingers.avi", empty_frames(10) + passage_frames(
+        Portrait(people / "Barack_Obama" / "obama2.jpg"), 360, seed=2))
+    door = RecordingDoor()
+    page = make_page(video, door)  # unlock_ms=300: the banner holds longer than the door
+    qtbot.waitUntil(lambda: any(d.verdict == "granted" for d in page.decisions),
+                    timeout=WAIT_MS)
+    decided = time.monotonic()
+    assert page.banner_kind == "granted"
+    qtbot.waitUntil(lambda: door.count("close") >= 2, timeout=WAIT_MS)  # locked again
+    qtbot.waitUntil(lambda: page.banner_kind != "granted",
+                    timeout=BANNER_MIN_HOLD_MS + 2_000)
+    assert time.monotonic() - decided >= 0.9 * BANNER_MIN_HOLD_MS / 1000  # not cut short
+    qtbot.wait(1_000)
+    assert page.video._report is not None and page.video._report.faces  # still in view
+    assert page.banner_kind == "idle" and page.banner_title.text() == "Please look at the camera"
+    assert door.count("open") == 1

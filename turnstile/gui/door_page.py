@@ -26,9 +26,10 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import shiboken6
-from PySide6.QtCore import QSize, Qt, QThread, QTimer, Signal, Slot
-from PySide6.QtGui import QCloseEvent, QFont, QImage, QPixmap
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtGui import QCloseEvent, QFont, QImage, QKeyEvent, QPixmap, QShowEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -47,6 +48,7 @@ from turnstile.config import Settings
 from turnstile.door import DoorCommander, DoorController, LockState, create_door
 from turnstile.door.liveness_gate import DoorLiveness, build_door_liveness
 from turnstile.door.station import (
+    CLAIM_TIMEOUT_S,
     STARTING_MESSAGE,
     FaceView,
     FrameReport,
@@ -56,7 +58,12 @@ from turnstile.door.station import (
 from turnstile.gui.tasks import run_task
 from turnstile.gui.video_view import VideoView
 from turnstile.gui.vision_worker import VisionWorker, WorkerStats, emit
-from turnstile.matching.door_policy import FACE_NOT_CLAIMED, DoorPolicy, DoorState
+from turnstile.matching.door_policy import (
+    ASK_FOR_BADGE,
+    FACE_NOT_CLAIMED,
+    DoorPolicy,
+    DoorState,
+)
 from turnstile.services.access_log import EventWriter, error_record
 from turnstile.services.audit import SPOOF_LOCKOUT, SYSTEM_ACTOR
 from turnstile.services.change_watch import WATCH_INTERVAL_S, ChangeWatcher
@@ -70,6 +77,14 @@ periods starting and ending)."""
 BANNER_MIN_HOLD_MS = 3000
 """A decision stays on the banner at least this long (longer when the door stays unlocked
 longer)."""
+WELCOME_WAIT_MS = 1000
+"""How long a frame that shows a grant may show the welcome before its decision arrives (the
+decision follows it from the same frame, within milliseconds). Without a decision (the same
+person back within the cooldown, whom the door does not open for again) the welcome goes
+once this is over and the door is locked: it never outlasts the open door."""
+REPORT_FRESH_MS = 1000
+"""When a decision leaves the banner, the last frame's state is shown at once if it is at
+most this old (otherwise the idle prompt, until the next frame)."""
 STOP_WAIT_MS = 10_000
 """How long closing the page waits for the vision worker to stop."""
 FACE_CROP_CACHE = 64
@@ -86,6 +101,8 @@ BANNER_STYLES: dict[str, tuple[str, str]] = {
     "unknown": ("#b71c1c", "#ffffff"),
     "error": ("#b71c1c", "#ffffff"),
 }
+LOOK_AT_CAMERA = "Please look at the camera"
+CLAIM_PENDING_TEXT = "Your face is being checked against your badge."
 SPOOF_TEXT = "We could not confirm a live person at the door."
 """Shown (without any name) when the liveness check refused the face."""
 ASK_AT_RECEPTION = "Please ask at reception."
@@ -166,6 +183,12 @@ class DoorPage(QWidget):
         self._last_decision_seq = -1
         self._hold_until = 0.0
         self._banner_key: tuple[int, int | None] | None = None
+        self._last_report: FrameReport | None = None
+        self._last_report_at = 0.0    # time.monotonic() when it arrived
+        self._claim_until = 0.0       # 1:1 mode: a number given waits for the face until then
+        self._door_open = False
+        self._welcome_passage = 0     # the passage a frame last showed a grant for, and since
+        self._welcome_since = 0.0
         self._face_crops: OrderedDict[int, QPixmap | None] = OrderedDict()
         self._snapshot_generation = 0
         self._reload_running = False
@@ -228,8 +251,12 @@ class DoorPage(QWidget):
         self.claim_requested.connect(self.worker.claim)
         self.reconfigure_requested.connect(self.worker.reconfigure)
         self.badge_bar.setVisible(self.one_to_one)
-        if self.one_to_one:
-            self.badge_input.setFocus()
+        # The badge box gets the focus when the page is shown (showEvent); the keys typed
+        # elsewhere in the window reach it through this filter.
+        self._badge_keys = _BadgeKeyRouter(self)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self._badge_keys)
 
         self._reload_timer = QTimer(self)
         self._reload_timer.setInterval(reload_interval_ms)
@@ -272,6 +299,7 @@ class DoorPage(QWidget):
         self.banner.setMinimumHeight(120)
         banner_layout = QHBoxLayout(self.banner)
         banner_layout.setContentsMargins(16, 10, 16, 10)
+        banner_layout.setSpacing(16)
         self.banner_photo = QLabel()
         self.banner_photo.setFixedSize(QSize(100, 100))
         self.banner_photo.setScaledContents(True)
@@ -283,6 +311,9 @@ class DoorPage(QWidget):
         title_font.setPointSizeF(max(20.0, title_font.pointSizeF() * 2.4))
         title_font.setBold(True)
         self.banner_title.setFont(title_font)
+        # Prompts and names can be long ("Please turn your head slightly to your left, then
+        # back."): they wrap rather than lose their end at 1024 px.
+        self.banner_title.setWordWrap(True)
         self.banner_detail = QLabel()
         self.banner_detail.setObjectName("bannerDetail")
         detail_font = QFont(self.font())
@@ -391,6 +422,44 @@ class DoorPage(QWidget):
             self.banner_photo.clear()
             self.banner_photo.hide()
 
+    def _show_idle(self) -> None:
+        """The prompt for whoever comes next: the camera; in 1:1 mode the badge first (or,
+        once a number was given, the camera)."""
+        if not self.one_to_one:
+            self._set_banner("idle", LOOK_AT_CAMERA)
+        elif time.monotonic() < self._claim_until:
+            self._set_banner("checking", LOOK_AT_CAMERA, CLAIM_PENDING_TEXT)
+        else:
+            self._set_banner("idle", ASK_FOR_BADGE)
+
+    def _show_current(self) -> None:
+        """What the camera sees now (the last frame's state, when recent), else the idle
+        prompt: when a decision leaves the banner and when the door locks again."""
+        report = self._last_report
+        if report is not None and \
+                time.monotonic() - self._last_report_at < REPORT_FRESH_MS / 1000:
+            self._show_state(report)
+        else:
+            self._show_idle()
+
+    # -- keyboard: 1:1 mode's badge box -------------------------------------------------------
+    def takes_badge_keys(self) -> bool:
+        """Whether the keys typed in this page's window belong in the badge box: 1:1 mode,
+        the page shown."""
+        return self.one_to_one and not self._shut_down and self.badge_input.isVisible() \
+            and self.badge_input.isEnabled()
+
+    def focus_badge(self) -> None:
+        """1:1 mode, page shown: give the badge box the keyboard focus (a USB badge reader
+        types into whatever has it). Done when the page is shown, after each decision, when
+        1:1 mode is switched on, and by the main window when a dialog over the door closes."""
+        if self.takes_badge_keys():
+            self.badge_input.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        self.focus_badge()
+
     def _show_notice(self, text: str, *, offer_file: bool) -> None:
         self.notice_text.setText(text)
         self.open_file_button.setVisible(offer_file)
@@ -420,6 +489,8 @@ class DoorPage(QWidget):
         policy, liveness_factory = self._door_rules(settings)
         self.one_to_one = settings.door_mode == "verify"
         self.badge_bar.setVisible(self.one_to_one)
+        self._claim_until = 0.0  # the worker drops the number given under the old rules
+        self.focus_badge()
         self.events.snapshot_policy = settings.snapshot_policy
         self.door.unlock_ms = settings.unlock_ms
         self._hold_ms = max(BANNER_MIN_HOLD_MS, settings.unlock_ms)
@@ -444,8 +515,8 @@ class DoorPage(QWidget):
         self.badge_input.clear()
         if not number:
             return
-        self._set_banner("checking", "Please look at the camera",
-                         "Your face is being checked against your badge.")
+        self._claim_until = time.monotonic() + CLAIM_TIMEOUT_S
+        self._set_banner("checking", LOOK_AT_CAMERA, CLAIM_PENDING_TEXT)
         self.claim_requested.emit(number)
 
     def pick_video_file(self) -> None:
@@ -459,6 +530,7 @@ class DoorPage(QWidget):
         :data:`SOURCE_ORIGIN_TEXT`, shown in the status bar)."""
         self.source = source
         self.source_origin = origin
+        self._last_report = None
         self.is_demo = source.strip().lower() == DEMO_SOURCE
         self.demo_bar.setVisible(self.is_demo)
         self.notice.hide()
@@ -516,7 +588,7 @@ class DoorPage(QWidget):
             return
         emit(self.snapshot_loaded, snapshot)
         if self.banner_kind == "checking" and self.banner_title.text() == "Starting…":
-            self._set_banner("idle", "Please look at the camera")
+            self._show_idle()
         if self._reload_pending:
             self._reload_pending = False
             self.reload_gallery()
@@ -583,6 +655,9 @@ class DoorPage(QWidget):
         if self._shut_down:
             return
         self._shut_down = True
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self._badge_keys)
         self._reload_timer.stop()
         self._watch_timer.stop()
         self._banner_timer.stop()
@@ -612,6 +687,7 @@ class DoorPage(QWidget):
         self._generation = report.source_generation
         faces = tuple(_fitted(face) for face in report.faces)
         self.video.set_report(report if faces == report.faces else replace(report, faces=faces))
+        self._last_report, self._last_report_at = report, time.monotonic()
         if time.monotonic() < self._hold_until or self._camera_problem_shown():
             return
         self._show_state(report)
@@ -619,7 +695,7 @@ class DoorPage(QWidget):
     def _show_state(self, report: FrameReport) -> None:
         state = report.state
         if state is DoorState.IDLE:
-            self._set_banner("idle", "Please look at the camera")
+            self._show_idle()
         elif state is DoorState.CHECKING:
             if report.message == STARTING_MESSAGE:
                 self._set_banner("checking", "Starting…", report.message)
@@ -629,9 +705,13 @@ class DoorPage(QWidget):
             else:
                 self._set_banner("checking", "One moment…", "Hold still, please.")
         elif state is DoorState.GUIDANCE:
-            self._set_banner("guidance", report.message or "Please look at the camera")
+            self._set_banner("guidance", report.message or LOOK_AT_CAMERA)
         elif state is DoorState.GRANTED:
-            if self.banner_kind != "granted":
+            # The policy reports the grant for as long as the person stays in view; the
+            # welcome goes once the door has locked again.
+            if not self._welcome_due(report.passage):
+                self._show_idle()
+            elif self.banner_kind != "granted":
                 self._set_banner("granted", f"Welcome, {report.name}" if report.name
                                  else "Welcome", "", self._crop_for(report.employee_id))
         elif state is DoorState.DENIED:
@@ -643,6 +723,15 @@ class DoorPage(QWidget):
         elif state is DoorState.SPOOF:
             self._set_banner("denied", "Access denied",
                              f"{SPOOF_TEXT} {report.message}")
+
+    def _welcome_due(self, passage: int) -> bool:
+        """Whether a frame that shows a grant for ``passage`` may show the welcome: while
+        the door is open, and for :data:`WELCOME_WAIT_MS` from the first such frame (its
+        decision, which holds the welcome on the banner, follows within milliseconds)."""
+        now = time.monotonic()
+        if passage != self._welcome_passage:
+            self._welcome_passage, self._welcome_since = passage, now
+        return self._door_open or now - self._welcome_since < WELCOME_WAIT_MS / 1000
 
     @Slot(object)
     def _on_decision(self, decision: StationDecision) -> None:
@@ -663,12 +752,16 @@ class DoorPage(QWidget):
                 f"is locked out here for {lockout_min:g} min. The Access log has the spoof "
                 f"events.")
             self._record_alert(decision)
+        self.focus_badge()  # ready for the next badge, whatever was clicked meanwhile
         if decision.verdict == "error":
             return  # the camera status handler shows camera problems
+        self._claim_until = 0.0  # a number given is good for one decision
         self._hold_until = time.monotonic() + self._hold_ms / 1000
         self._banner_timer.start(self._hold_ms)
         self._banner_key = (decision.seq, decision.employee_id)
         if decision.verdict == "granted":
+            # Held from now on; frames of this passage after the hold do not bring it back.
+            self._welcome_passage, self._welcome_since = decision.passage, time.monotonic()
             self._set_banner("granted", f"Welcome, {decision.name}", "Please come in.",
                              self._crop_for(decision.employee_id, decision.seq))
         elif decision.verdict == "denied":
@@ -713,7 +806,7 @@ class DoorPage(QWidget):
     def _banner_expired(self) -> None:
         self._hold_until = 0.0
         if not self._camera_problem_shown():
-            self._set_banner("idle", "Please look at the camera")
+            self._show_current()
 
     def _crop_for(self, employee_id: int | None, seq: int | None = None) -> QPixmap | None:
         """The enrolled photo if already loaded; otherwise load it and show it when it
@@ -758,7 +851,7 @@ class DoorPage(QWidget):
             self._show_camera()
             self.demo_bar.setVisible(self.is_demo)
             if self.banner_kind == "error":
-                self._set_banner("idle", "Please look at the camera")
+                self._show_idle()
         elif status.state is CameraState.LOST and status.attempts == 1 \
                 and self._source_is_file():
             # The file is opened again at once and plays from the start.
@@ -830,6 +923,10 @@ class DoorPage(QWidget):
     @Slot(object, str)
     def _on_door_state(self, state: LockState, message: str) -> None:
         self.door_pill.setText(DOOR_TEXT[state])
+        self._door_open = state is LockState.OPEN
+        if not self._door_open and self.banner_kind == "granted" \
+                and time.monotonic() >= self._hold_until and not self._camera_problem_shown():
+            self._show_current()  # locked again: the welcome goes
         text = f"Door: {DOOR_TEXT[state].lower()} · {self.door.description}"
         if state is LockState.FAULT and message:
             text += f" – {message}"
@@ -845,3 +942,52 @@ class DoorPage(QWidget):
         self.status_log.setText(f"Access log: {message}")
         self.status_log.setToolTip(message)
         self.status_log.show()
+
+
+def _is_typing(event: QKeyEvent) -> bool:
+    """Whether a key press types (characters, Enter, Backspace, arrows) rather than moves
+    the focus (Tab) or is a shortcut (Ctrl+1 .. Ctrl+7, Ctrl+Shift+L). Ctrl+Alt types: it is
+    AltGr on Windows, which some keyboard layouts need for "@" or "-"."""
+    if event.key() in (Qt.Key.Key_Tab, Qt.Key.Key_Backtab):
+        return False
+    modifiers = event.modifiers()
+    ctrl = bool(modifiers & Qt.KeyboardModifier.ControlModifier)
+    alt = bool(modifiers & Qt.KeyboardModifier.AltModifier)
+    return not modifiers & Qt.KeyboardModifier.MetaModifier and (alt or not ctrl)
+
+
+class _BadgeKeyRouter(QObject):
+    """1:1 mode: the keys typed anywhere in the door's window go to the badge box.
+
+    A USB badge reader types blind into whatever has the keyboard focus. After a click in the
+    side menu that is the menu, whose type-ahead search turns "E-500" into the Enroll page
+    (and a login dialog that takes the rest as a user name); a focused button takes a space
+    as a click. Installed on the application (key presses go to the focused widget, not to
+    the page); dialogs are other windows and keep their keys.
+    """
+
+    def __init__(self, page: DoorPage) -> None:
+        super().__init__(page)
+        self.page = page
+        self._forwarding = False
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        if event.type() != QEvent.Type.KeyPress or self._forwarding:
+            return False
+        page, badge = self.page, self.page.badge_input
+        # With the box focused every key starts there (those it ignores then go up to its
+        # parents, and must not come back).
+        if not isinstance(watched, QWidget) or watched is badge or badge.hasFocus() \
+                or not page.takes_badge_keys() or watched.window() is not page.window():
+            return False
+        if not isinstance(event, QKeyEvent) or not _is_typing(event):
+            return False
+        badge.setFocus(Qt.FocusReason.OtherFocusReason)
+        self._forwarding = True
+        try:
+            QApplication.sendEvent(badge, QKeyEvent(
+                event.type(), event.key(), event.modifiers(), event.text(),
+                event.isAutoRepeat(), event.count()))
+        finally:
+            self._forwarding = False
+        return True

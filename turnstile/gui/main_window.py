@@ -252,6 +252,10 @@ class MainWindow(QMainWindow):
         if self.login_dialog is dialog:
             self.login_dialog = None
         dialog.deleteLater()
+        if self.stack.currentWidget() is self.door:
+            # 1:1 mode: the next badge scanned goes into the badge box, not into the menu
+            # or the button that opened the dialog (the window gives it back its focus).
+            self.door.focus_badge()
 
     def _logged_in(self, user: CurrentUser, then_row: int | None) -> None:
         self.ctx.current_user = user
