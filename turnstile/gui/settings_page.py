@@ -782,6 +782,13 @@ class SettingsPage(QWidget):
             self.calibrate_dialog.set_one_to_one(one_to_one, self.verify_threshold)
 
     def _show_rates(self) -> None:
+        if self.score_model is None:
+            self.expected = None
+            self.rates_label.setText(f"Expected error rates unavailable: "
+                                     f"{self._score_model_problem}")
+            self.calibrate_button.setEnabled(False)
+            self.rates_updated.emit()
+            return
         if self.one_to_one():
             self._show_verify_rates()
             return
@@ -791,13 +798,6 @@ class SettingsPage(QWidget):
                 f"<span style='color: {BAD.name()}'><b>No expected rates</b> while the "
                 f"reject threshold is above the accept threshold (see above).</span>")
             self.rates_label.setToolTip(RATES_HELP)
-            self.rates_updated.emit()
-            return
-        if self.score_model is None:
-            self.expected = None
-            self.rates_label.setText(f"Expected error rates unavailable: "
-                                     f"{self._score_model_problem}")
-            self.calibrate_button.setEnabled(False)
             self.rates_updated.emit()
             return
         if self.gallery_size is None:
@@ -817,14 +817,8 @@ class SettingsPage(QWidget):
 
     def _show_verify_rates(self) -> None:
         """1:1 mode: the rates of one comparison at the 1:1 threshold (the number of people
-        enrolled does not enter, nor do Accept and Reject)."""
-        if self.score_model is None:
-            self.expected = None
-            self.rates_label.setText(f"Expected error rates unavailable: "
-                                     f"{self._score_model_problem}")
-            self.calibrate_button.setEnabled(False)
-            self.rates_updated.emit()
-            return
+        enrolled does not enter, nor do Accept and Reject); the score model is loaded."""
+        assert self.score_model is not None
         verify = self.verify_threshold
         rates = cal.expected_rates(verify, 1, self.score_model, min_margin=0.0)
         self.expected = rates
