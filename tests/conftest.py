@@ -50,6 +50,18 @@ def photo_pipeline():
     return build_pipeline(detector_mode="photo")
 
 
+@pytest.fixture
+def models_ctx(tmp_path, photo_pipeline):
+    """An app context on a fresh SQLite file that shares the loaded models between tests."""
+    from turnstile.app import AppContext
+    from turnstile.config import Settings
+
+    context = AppContext(Settings(), database_url="sqlite:///" + str(tmp_path / "t.db"))
+    context._photo_pipeline = photo_pipeline
+    yield context
+    context.close()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory: pytest.TempPathFactory,
                    monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,16 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from turnstile.app import AppContext
-from turnstile.config import Settings
-
 
 @pytest.fixture
-def ctx(tmp_path, photo_pipeline):
-    context = AppContext(Settings(), database_url="sqlite:///" + str(tmp_path / "t.db"))
-    context._photo_pipeline = photo_pipeline  # share the loaded models between tests
-    yield context
-    context.close()
+def ctx(models_ctx):
+    return models_ctx
 
 
 @pytest.fixture

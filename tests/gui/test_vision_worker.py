@@ -21,10 +21,8 @@ from door_support import (  # noqa: E402
     write_video,
 )
 
-from turnstile.app import AppContext  # noqa: E402
 from turnstile.capture import CameraLost, CameraState, CameraUnavailable  # noqa: E402
 from turnstile.capture.opencv_source import OpenCVCamera  # noqa: E402
-from turnstile.config import Settings  # noqa: E402
 from turnstile.door import DoorCommander  # noqa: E402
 from turnstile.door.station import load_snapshot  # noqa: E402
 from turnstile.gui.vision_worker import MAX_FRAMES_IN_FLIGHT, VisionWorker, emit  # noqa: E402
@@ -34,11 +32,8 @@ from turnstile.storage import repositories as repo  # noqa: E402
 
 
 @pytest.fixture
-def ctx(tmp_path, photo_pipeline):
-    context = AppContext(Settings(), database_url="sqlite:///" + str(tmp_path / "t.db"))
-    context._photo_pipeline = photo_pipeline  # share the loaded models between tests
-    yield context
-    context.close()
+def ctx(models_ctx):
+    return models_ctx
 
 
 class Feeder(QObject):
